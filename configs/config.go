@@ -58,6 +58,22 @@ const (
 	ProtocolRaw       Protocol = "raw"
 )
 
+// Protocols lists the protocols vane understands, in documentation order.
+func Protocols() []Protocol {
+	return []Protocol{ProtocolKServeV1, ProtocolKServeV2, ProtocolTFServing,
+		ProtocolMLflow, ProtocolOpenAI, ProtocolGRPC, ProtocolRaw}
+}
+
+// Known reports whether p is one of Protocols.
+func (p Protocol) Known() bool {
+	for _, q := range Protocols() {
+		if p == q {
+			return true
+		}
+	}
+	return false
+}
+
 // Model is one routed model and its versions.
 type Model struct {
 	// Name matches [a-z0-9][a-z0-9._-]* and is unique.
@@ -127,7 +143,9 @@ type Version struct {
 
 // Health configures active health checks.
 type Health struct {
-	// Path is probed with GET; default derived from the protocol.
+	// Path is probed with GET; default derived from the protocol (see
+	// DefaultHealthPath). Empty only for grpc, which is probed with the
+	// gRPC health service instead.
 	Path string `yaml:"path"`
 	// Interval between probes. Default 5s.
 	Interval time.Duration `yaml:"interval"`
@@ -167,7 +185,8 @@ type Monitor struct {
 	// SampleRate in [0,1] is the share of requests sampled. Default 1.0
 	// when the key is absent.
 	SampleRate float64 `yaml:"sample_rate"`
-	// MaxBodyBytes: larger bodies are proxied but not sampled. Default 1 MiB.
+	// MaxBodyBytes: larger bodies are proxied but not sampled. Default 1 MiB
+	// (1048576); 0 samples only empty bodies.
 	MaxBodyBytes int `yaml:"max_body_bytes"`
 	// Window is the number of samples per live window. Default 1000.
 	Window int `yaml:"window"`
@@ -177,7 +196,8 @@ type Monitor struct {
 	Features []string `yaml:"features"`
 }
 
-// Reference selects exactly one source; default Warmup 1000.
+// Reference selects exactly one source. When the file sets none of the
+// three, Warmup is 1000.
 type Reference struct {
 	// Warmup: the first N samples become the reference.
 	Warmup int `yaml:"warmup"`
