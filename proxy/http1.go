@@ -1,0 +1,250 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/vaneproxy/vane/configs"
+	"github.com/vaneproxy/vane/routing"
+)
+
+// scratch holds per-request buffers, pooled so the request path does not
+// allocate them.
+type scratch struct {
+	id  []byte
+	fwd []byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{id: make([]byte, 0, 32), fwd: make([]byte, 0, 64)} }}
+
+// streamBufPool holds the copy buffers of streamed responses.
+var streamBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// serveHTTP1 is the fasthttp handler: the HTTP/1.1 request path.
+func (s *Server) serveHTTP1(ctx *fasthttp.RequestCtx) {
+	snap := s.snap.Load()
+	req := &ctx.Request
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+
+	rid := req.Header.Peek(HeaderRequestID)
+	if len(rid) == 0 {
+		sc.id = s.ids.appendNext(sc.id[:0])
+		req.Header.SetBytesV(HeaderRequestID, sc.id)
+		rid = sc.id
+	}
+
+	mod := snap.table.Match(ctx.Host(), ctx.Path(), &req.Header)
+	if mod == nil {
+		s.fail1(ctx, snap.unmatched, ErrNoRoute, "", "", rid)
+		return
+	}
+	override := req.Header.Peek(HeaderVersion)
+	var sticky []byte
+	if h := mod.Config.Routing.StickyHeader; h != "" {
+		sticky = req.Header.Peek(h)
+	}
+	v, err := mod.Pick(override, sticky)
+	if err != nil {
+		ver := ""
+		if len(override) > 0 {
+			ver = string(override)
+		}
+		s.fail1(ctx, snap.noVersion[mod.Index], err, mod.Name, ver, rid)
+		return
+	}
+	vm := snap.metrics[mod.Index][v.Index]
+	ep := v.PickEndpoint(rand.Uint64())
+	if ep == nil {
+		s.fail1(ctx, vm, ErrNoEndpoint, mod.Name, v.Name, rid)
+		return
+	}
+	up := snap.upstreams[ep.ID]
+
+	req.Header.Del(HeaderVersion)
+	removeHopHeaders(&req.Header)
+	sc.fwd = setForwarded(req, clientIP(ctx), sc.fwd)
+
+	deadline := ctx.Time().Add(mod.Config.Timeout)
+	if up.h2c {
+		s.forwardH2C(ctx, ep, vm, deadline, rid)
+		return
+	}
+
+	if mayStream(mod.Config.Protocol, req) {
+		s.forwardStreaming(ctx, up, ep, vm, deadline, rid)
+		return
+	}
+	// The common case: the answer is read whole into the client's response,
+	// as a bare fasthttp proxy does, with no copy and no allocation.
+	ep.Begin()
+	err = up.hc.DoDeadline(req, &ctx.Response, deadline)
+	ep.End()
+	if err != nil {
+		s.upstreamFailed1(ctx, vm, err, mod.Name, v.Name, rid)
+		return
+	}
+	removeHopHeaders(&ctx.Response.Header)
+	ctx.Response.Header.Set(HeaderVersion, v.Name)
+	ctx.Response.Header.SetBytesV(HeaderRequestID, rid)
+	vm.observe(ctx.Response.StatusCode(), s.now().Sub(ctx.Time()))
+}
+
+// mayStream reports whether the answer may be a stream that must reach the
+// client as it is produced. Protocols whose answers are single JSON
+// documents (KServe, TF Serving, MLflow) are read whole; OpenAI-style and
+// unknown (raw) protocols, and any request that accepts
+// text/event-stream, are streamed.
+func mayStream(p configs.Protocol, req *fasthttp.Request) bool {
+	switch p {
+	case configs.ProtocolKServeV1, configs.ProtocolKServeV2, configs.ProtocolTFServing, configs.ProtocolMLflow:
+		return bytes.Contains(req.Header.Peek("Accept"), []byte("text/event-stream"))
+	default:
+		return true
+	}
+}
+
+func (s *Server) upstreamFailed1(ctx *fasthttp.RequestCtx, vm *versionMetrics, err error, model, version string, rid []byte) {
+	if errors.Is(err, fasthttp.ErrTimeout) {
+		err = ErrUpstreamTimeout
+	} else if !isTimeout(err) {
+		err = fmt.Errorf("%w: %v", ErrUpstream, err)
+	}
+	vm.upstreamError(err)
+	s.fail1(ctx, vm, err, model, version, rid)
+}
+
+// forwardStreaming forwards with the upstream body exposed as a stream:
+// streams (SSE, chunked bodies of unknown length) flow to the client chunk
+// by chunk; sized bodies are read whole first, so an upstream failure
+// half-way still becomes a well-formed 502 rather than a truncated answer.
+func (s *Server) forwardStreaming(ctx *fasthttp.RequestCtx, up *upstream, ep *routing.Endpoint, vm *versionMetrics, deadline time.Time, rid []byte) {
+	resp := fasthttp.AcquireResponse()
+	resp.StreamBody = true
+	ep.Begin()
+	err := up.hc.DoDeadline(&ctx.Request, resp, deadline)
+	if err != nil {
+		ep.End()
+		fasthttp.ReleaseResponse(resp)
+		s.upstreamFailed1(ctx, vm, err, ep.Model, ep.Version, rid)
+		return
+	}
+	removeHopHeaders(&resp.Header)
+	resp.Header.CopyTo(&ctx.Response.Header)
+	ctx.Response.Header.Set(HeaderVersion, ep.Version)
+	ctx.Response.Header.SetBytesV(HeaderRequestID, rid)
+	code := resp.StatusCode()
+	start := ctx.Time()
+
+	body := resp.BodyStream()
+	if body == nil || (resp.Header.ContentLength() >= 0 && !isEventStream(resp.Header.ContentType())) {
+		var err error
+		if body != nil {
+			bp := streamBufPool.Get().(*[]byte)
+			_, err = io.CopyBuffer(ctx.Response.BodyWriter(), onlyReader{body}, *bp)
+			streamBufPool.Put(bp)
+		}
+		s.done1(ep, vm, code, start, resp)
+		if err != nil {
+			ctx.Response.Reset()
+			s.upstreamFailed1(ctx, vm, err, ep.Model, ep.Version, rid)
+		}
+		return
+	}
+	ctx.Response.Header.SetContentLength(-1)
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		bp := streamBufPool.Get().(*[]byte)
+		defer streamBufPool.Put(bp)
+		err := copyFlushing(w, body, *bp, deadline)
+		if err != nil && !errors.Is(err, io.EOF) {
+			vm.upstreamError(err)
+		}
+		s.done1(ep, vm, code, start, resp)
+	})
+}
+
+// done1 finishes the accounting of a forwarded request.
+func (s *Server) done1(ep *routing.Endpoint, vm *versionMetrics, code int, start time.Time, resp *fasthttp.Response) {
+	ep.End()
+	_ = resp.CloseBodyStream()
+	fasthttp.ReleaseResponse(resp)
+	vm.observe(code, s.now().Sub(start))
+}
+
+// copyFlushing copies src to w, flushing after every read so each event of
+// a stream reaches the client as soon as the upstream sent it. It stops at
+// the deadline: the model's timeout covers the whole exchange.
+func copyFlushing(w *bufio.Writer, src io.Reader, buf []byte, deadline time.Time) error {
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			if ferr := w.Flush(); ferr != nil {
+				return ferr
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return ErrUpstreamTimeout
+		}
+	}
+}
+
+// onlyReader hides WriterTo so io.CopyBuffer uses the pooled buffer.
+type onlyReader struct{ io.Reader }
+
+func isEventStream(ct []byte) bool {
+	const es = "text/event-stream"
+	return len(ct) >= len(es) && string(ct[:len(es)]) == es
+}
+
+// fail1 answers with vane's own JSON error.
+func (s *Server) fail1(ctx *fasthttp.RequestCtx, vm *versionMetrics, err error, model, version string, rid []byte) {
+	code := statusOf(err)
+	ctx.Response.Reset()
+	ctx.SetStatusCode(code)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.SetBytesV(HeaderRequestID, rid)
+	if version != "" && !errors.Is(err, routing.ErrUnknownVersion) {
+		ctx.Response.Header.Set(HeaderVersion, version)
+	}
+	ctx.SetBody(errorBody(err, model, version))
+	vm.observe(code, s.now().Sub(ctx.Time()))
+}
+
+// serveHTTP1Error answers requests that fasthttp could not parse.
+func (s *Server) serveHTTP1Error(ctx *fasthttp.RequestCtx, err error) {
+	code := fasthttp.StatusBadRequest
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		code = fasthttp.StatusRequestEntityTooLarge
+	case isTimeout(err):
+		code = fasthttp.StatusRequestTimeout
+	}
+	ctx.Response.Reset()
+	ctx.SetStatusCode(code)
+	ctx.SetContentType("application/json")
+	ctx.SetBodyString(`{"error":"malformed request"}`)
+}
+
+// clientIP returns the client's IP, or the zero Addr when not on TCP.
+func clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
+	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}

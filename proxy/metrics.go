@@ -1,0 +1,190 @@
+package proxy
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the data plane's Prometheus metrics. All are registered on the
+// injected registerer; label values are bounded by the config (model and
+// version names) and by HTTP status codes.
+type Metrics struct {
+	requests       *prometheus.CounterVec
+	duration       *prometheus.HistogramVec
+	weight         *prometheus.GaugeVec
+	share          *prometheus.GaugeVec
+	upstreamErrors *prometheus.CounterVec
+	reloadOK       prometheus.Gauge
+	reloads        *prometheus.CounterVec
+	reloadTime     prometheus.Gauge
+}
+
+// NewRegistry returns a registry with the Go runtime and process
+// collectors, the one `vane serve` and `vane demo` expose on /metrics.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// NewMetrics creates and registers the metrics on reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vane_requests_total",
+			Help: "Requests answered, by model, version and HTTP status code. Requests that matched no model have empty model and version; requests refused before a version was chosen have an empty version.",
+		}, []string{"model", "version", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "vane_request_duration_seconds",
+			Help:    "Time from the request's arrival to the last byte of the answer, by model and version.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"model", "version"}),
+		weight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vane_version_weight",
+			Help: "Configured relative weight of each version.",
+		}, []string{"model", "version"}),
+		share: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vane_version_share",
+			Help: "Fraction 0..1 of the model's weighted traffic that each version receives after health.",
+		}, []string{"model", "version"}),
+		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vane_upstream_errors_total",
+			Help: "Upstream exchanges that failed before an answer, by reason (connect, reset, timeout, other).",
+		}, []string{"model", "version", "reason"}),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vane_config_last_reload_successful",
+			Help: "1 when the last config load succeeded, 0 when it was rejected and the previous config kept serving.",
+		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vane_config_reloads_total",
+			Help: "Config loads attempted after start, by result (success, failure).",
+		}, []string{"result"}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vane_config_last_reload_success_timestamp_seconds",
+			Help: "Unix time of the last successful config load.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.weight, m.share,
+		m.upstreamErrors, m.reloadOK, m.reloads, m.reloadTime} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	m.reloads.WithLabelValues("success")
+	m.reloads.WithLabelValues("failure")
+	return m, nil
+}
+
+// reloaded records the outcome of a config load.
+func (m *Metrics) reloaded(ok bool, at time.Time, initial bool) {
+	if ok {
+		m.reloadOK.Set(1)
+		m.reloadTime.Set(float64(at.UnixNano()) / 1e9)
+	} else {
+		m.reloadOK.Set(0)
+	}
+	if initial {
+		return
+	}
+	if ok {
+		m.reloads.WithLabelValues("success").Inc()
+	} else {
+		m.reloads.WithLabelValues("failure").Inc()
+	}
+}
+
+// maxCode bounds the status codes with a cached counter; others share "other".
+const maxCode = 1000
+
+// versionMetrics holds the label children of one (model, version), resolved
+// when the snapshot is built so the request path does no label lookups.
+type versionMetrics struct {
+	m        *Metrics
+	model    string
+	version  string
+	duration prometheus.Observer
+	// codes caches the requests_total child per status code, filled on
+	// first use; a race only resolves the same child twice.
+	codes [maxCode]atomic.Pointer[prometheus.Counter]
+	errs  [4]prometheus.Counter // by upstreamReason, see reasonIndex
+}
+
+var reasons = [...]string{"connect", "reset", "timeout", "other"}
+
+func (m *Metrics) forVersion(model, version string) *versionMetrics {
+	vm := &versionMetrics{m: m, model: model, version: version}
+	if version == "" {
+		// Requests refused before a version was chosen are counted, but
+		// have neither upstream latency nor upstream errors.
+		return vm
+	}
+	vm.duration = m.duration.WithLabelValues(model, version)
+	for i, r := range reasons {
+		vm.errs[i] = m.upstreamErrors.WithLabelValues(model, version, r)
+	}
+	return vm
+}
+
+// observe counts one answered request.
+func (vm *versionMetrics) observe(code int, d time.Duration) {
+	vm.counter(code).Inc()
+	if vm.version != "" {
+		vm.duration.Observe(d.Seconds())
+	}
+}
+
+func (vm *versionMetrics) counter(code int) prometheus.Counter {
+	if code < 0 || code >= maxCode {
+		return vm.m.requests.WithLabelValues(vm.model, vm.version, "other")
+	}
+	if c := vm.codes[code].Load(); c != nil {
+		return *c
+	}
+	c := vm.m.requests.WithLabelValues(vm.model, vm.version, strconv.Itoa(code))
+	vm.codes[code].Store(&c)
+	return c
+}
+
+// upstreamError counts one failed upstream exchange.
+func (vm *versionMetrics) upstreamError(err error) {
+	if vm.version == "" {
+		return
+	}
+	r := upstreamReason(err)
+	for i, name := range reasons {
+		if name == r {
+			vm.errs[i].Inc()
+			return
+		}
+	}
+}
+
+// publishWeights sets the weight and share gauges of a snapshot and deletes
+// the series of versions that are gone.
+func (m *Metrics) publishWeights(s *snapshot, prev *snapshot) {
+	live := map[[2]string]bool{}
+	for _, mod := range s.table.Models() {
+		shares := mod.Shares()
+		for i, v := range mod.Versions {
+			m.weight.WithLabelValues(mod.Name, v.Name).Set(v.Weight)
+			m.share.WithLabelValues(mod.Name, v.Name).Set(shares[i])
+			live[[2]string{mod.Name, v.Name}] = true
+		}
+	}
+	if prev == nil {
+		return
+	}
+	for _, mod := range prev.table.Models() {
+		for _, v := range mod.Versions {
+			if !live[[2]string{mod.Name, v.Name}] {
+				m.weight.DeleteLabelValues(mod.Name, v.Name)
+				m.share.DeleteLabelValues(mod.Name, v.Name)
+			}
+		}
+	}
+}

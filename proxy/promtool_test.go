@@ -1,0 +1,42 @@
+package proxy
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestMetricsPassPromtool runs the real promtool over a live /metrics page
+// after traffic of every kind (served, refused, upstream failure). CI
+// installs promtool (Debian's prometheus package) and sets CI, so there
+// the test cannot skip.
+func TestMetricsPassPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool not installed; .ci/run installs Debian's prometheus package")
+		}
+		t.Skip("promtool not installed (apt-get install prometheus)")
+	}
+	b1 := backend(t, "v1")
+	v := startVane(t, twoVersions(b1.URL, "http://127.0.0.1:1", 1, 1, ""))
+	for range 4 {
+		post(t, v.url+"/v1/models/iris:predict", "{}", nil)
+	}
+	post(t, v.url+"/unrouted", "{}", nil)
+	post(t, v.url+"/v1/models/iris:predict", "{}", map[string]string{"X-Vane-Version": "nope"})
+	page := metricsText(t, v.admin)
+	for _, name := range []string{"vane_requests_total", "vane_request_duration_seconds", "vane_version_weight",
+		"vane_version_share", "vane_config_last_reload_successful", "vane_config_reloads_total", "go_goroutines"} {
+		assert.Contains(t, page, "# TYPE "+name+" ", "metric %s missing", name)
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader([]byte(page))
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "promtool check metrics:\n%s", out)
+	assert.Empty(t, string(bytes.TrimSpace(out)), "promtool lint findings")
+}

@@ -1,0 +1,284 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http2"
+
+	"github.com/vaneproxy/vane/configs"
+)
+
+// Options are the dependencies of a Server. Zero values are usable except
+// where noted.
+type Options struct {
+	// ConfigPath is the file that Reload reads. Empty means Reload can only
+	// be given bytes (ReloadBytes).
+	ConfigPath string
+	// Registerer receives the metrics. Required.
+	Registerer prometheus.Registerer
+	// Gatherer serves /metrics. Required for the admin handler.
+	Gatherer prometheus.Gatherer
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Server is the data plane and its admin endpoints.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *Metrics
+	ids     *requestIDs
+
+	snap atomic.Pointer[snapshot]
+	// reloadMu serializes config loads so two reloads never build from the
+	// same previous snapshot.
+	reloadMu sync.Mutex
+
+	h1         *fasthttp.Server
+	h2         *http2.Server
+	h2base     *http.Server
+	h2conns    sync.WaitGroup
+	rp         http.Handler
+	transports *transports
+	draining   atomic.Bool
+}
+
+// New builds a Server serving cfg (whose raw bytes give the config hash).
+func New(cfg *configs.Config, raw []byte, opts Options) (*Server, error) {
+	if opts.Registerer == nil {
+		return nil, errors.New("proxy: Options.Registerer is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	m, err := NewMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, metrics: m, ids: newRequestIDs()}
+	snap, _, err := s.buildSnapshot(cfg, raw, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.snap.Store(snap)
+	m.publishWeights(snap, nil)
+	m.reloaded(true, snap.loadedAt, true)
+
+	s.h1 = &fasthttp.Server{
+		Handler:                       s.serveHTTP1,
+		Name:                          "vane",
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		NoDefaultDate:                 false,
+		DisableHeaderNamesNormalizing: true,
+		DisablePreParseMultipartForm:  true,
+		CloseOnShutdown:               true,
+		ReadTimeout:                   0,
+		IdleTimeout:                   90 * time.Second,
+		MaxRequestBodySize:            64 << 20,
+		ReadBufferSize:                16 << 10,
+		ErrorHandler:                  s.serveHTTP1Error,
+		Logger:                        fasthttpLogger{s.log},
+	}
+	s.h2 = &http2.Server{IdleTimeout: 90 * time.Second}
+	s.h2base = &http.Server{Handler: http.HandlerFunc(s.serveHTTP2), ReadHeaderTimeout: 10 * time.Second}
+	if err := http2.ConfigureServer(s.h2base, s.h2); err != nil {
+		return nil, fmt.Errorf("configuring http2: %w", err)
+	}
+	s.transports = newTransports()
+	s.rp = s.newReverseProxy()
+	return s, nil
+}
+
+// Config returns the config being served.
+func (s *Server) Config() *configs.Config { return s.snap.Load().cfg }
+
+// ReloadBytes validates raw and, when valid, swaps it in. A config that
+// fails validation changes nothing and returns configs.Errors.
+func (s *Server) ReloadBytes(raw []byte) (string, error) {
+	cfg, err := configs.Parse(raw)
+	if err != nil {
+		s.rejected(err)
+		return "", err
+	}
+	return s.apply(cfg, raw)
+}
+
+// Reload re-reads Options.ConfigPath; see ReloadBytes.
+func (s *Server) Reload() (string, error) {
+	if s.opts.ConfigPath == "" {
+		return "", errors.New("no config file to reload")
+	}
+	cfg, raw, err := configs.Load(s.opts.ConfigPath)
+	if err != nil {
+		s.rejected(err)
+		return "", err
+	}
+	return s.apply(cfg, raw)
+}
+
+func (s *Server) rejected(err error) {
+	s.metrics.reloaded(false, s.now(), false)
+	s.log.Error("config rejected; previous config keeps serving", "error", err.Error())
+}
+
+func (s *Server) apply(cfg *configs.Config, raw []byte) (string, error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	prev := s.snap.Load()
+	if h := configs.Hash(raw); h == prev.hash {
+		s.metrics.reloaded(true, s.now(), false)
+		return h, nil
+	}
+	snap, gone, err := s.buildSnapshot(cfg, raw, prev)
+	if err != nil {
+		s.rejected(err)
+		return "", err
+	}
+	if cfg.Listen != prev.cfg.Listen || cfg.Admin.Listen != prev.cfg.Admin.Listen {
+		s.log.Warn("listen addresses change only on restart",
+			"listen", prev.cfg.Listen, "admin_listen", prev.cfg.Admin.Listen)
+	}
+	s.snap.Store(snap)
+	s.metrics.publishWeights(snap, prev)
+	s.metrics.reloaded(true, snap.loadedAt, false)
+	// In-flight requests of removed endpoints hold their own references;
+	// only idle pooled connections are closed.
+	for _, u := range gone {
+		u.close()
+	}
+	s.log.Info("config loaded", "hash", snap.hash, "models", len(cfg.Models))
+	return snap.hash, nil
+}
+
+// Serve runs the data plane on ln until ctx is done, then stops accepting
+// and lets in-flight requests finish for up to the config's drain timeout.
+// It returns nil after a complete drain.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	h1ln := newChanListener(ln.Addr())
+	errc := make(chan error, 2)
+	go func() { errc <- s.h1.Serve(h1ln) }()
+	acceptDone := make(chan struct{})
+	go func() {
+		defer close(acceptDone)
+		s.accept(ln, h1ln)
+	}()
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		_ = ln.Close()
+		return fmt.Errorf("serving http/1.1: %w", err)
+	}
+	s.draining.Store(true)
+	drain := s.snap.Load().cfg.Shutdown.DrainTimeout
+	s.log.Info("draining", "timeout", drain.String())
+	_ = ln.Close()
+	<-acceptDone
+	dctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	var h1err error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		h1err = s.h1.ShutdownWithContext(dctx)
+	}()
+	go func() {
+		defer wg.Done()
+		_ = s.h2base.Shutdown(dctx) // tells every h2 conn to GOAWAY
+		waitGroupCtx(dctx, &s.h2conns)
+	}()
+	wg.Wait()
+	if h1err != nil || dctx.Err() != nil {
+		return fmt.Errorf("drain incomplete after %s", drain)
+	}
+	return nil
+}
+
+func waitGroupCtx(ctx context.Context, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// accept hands each new connection to the demultiplexer until ln closes.
+func (s *Server) accept(ln net.Listener, h1 *chanListener) {
+	var tempDelay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
+				time.Sleep(tempDelay)
+				continue
+			}
+			if !errors.Is(err, net.ErrClosed) {
+				s.log.Error("accept failed", "error", err)
+			}
+			_ = h1.Close()
+			return
+		}
+		tempDelay = 0
+		go s.demux(c, h1)
+	}
+}
+
+// demux reads just enough of a new connection to tell HTTP/2 (whose client
+// preface is fixed) from HTTP/1.x, then hands it on with the bytes read.
+func (s *Server) demux(c net.Conn, h1 *chanListener) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic serving connection", "panic", r)
+			_ = c.Close()
+		}
+	}()
+	_ = c.SetReadDeadline(s.now().Add(10 * time.Second))
+	pc, isH2, err := sniff(c)
+	if err != nil {
+		_ = c.Close()
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	if !isH2 {
+		if !h1.deliver(pc) {
+			_ = c.Close()
+		}
+		return
+	}
+	if s.draining.Load() {
+		_ = c.Close()
+		return
+	}
+	s.h2conns.Add(1)
+	defer s.h2conns.Done()
+	s.h2.ServeConn(pc, &http2.ServeConnOpts{BaseConfig: s.h2base, Handler: s.h2base.Handler})
+}
+
+// fasthttpLogger adapts slog to fasthttp's logger.
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug(fmt.Sprintf(format, args...), "component", "http1")
+}
