@@ -1,0 +1,153 @@
+// Package demo runs vane's embedded default: toy model backends, the proxy
+// in front of them with the shipped demo config, and a traffic generator,
+// all in one process on loopback. `vane demo` calls Run.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vaneproxy/vane/configs"
+	"github.com/vaneproxy/vane/examples/toymodel/toy"
+	"github.com/vaneproxy/vane/proxy"
+)
+
+// Options configure Run.
+type Options struct {
+	// Listen and Admin are the proxy's addresses; port 0 picks a free one.
+	Listen, Admin string
+	// Out receives the banner and the live summary.
+	Out io.Writer
+	// Logger receives vane's logs.
+	Logger *slog.Logger
+	// Tick is the summary interval; default 1s.
+	Tick time.Duration
+	// Rate is the generator's target requests per second; default 200.
+	Rate int
+	// Ready, when set, is called with the proxy and admin addresses.
+	Ready func(proxyAddr, adminAddr string)
+}
+
+// demoBackends are the toy backends of the demo config, in the order of
+// the placeholder addresses in configs/demo.yaml.
+var demoBackends = []struct{ version, placeholder string }{
+	{"v1", "127.0.0.1:18501"},
+	{"v2", "127.0.0.1:18502"},
+	{"v2", "127.0.0.1:18503"},
+}
+
+// Run starts everything and returns when ctx is done and vane has drained.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Tick <= 0 {
+		opts.Tick = time.Second
+	}
+	if opts.Rate <= 0 {
+		opts.Rate = 200
+	}
+	raw, err := configs.Example("demo.yaml")
+	if err != nil {
+		return err
+	}
+	text := string(raw)
+
+	var servers []*http.Server
+	defer func() {
+		for _, s := range servers {
+			_ = s.Close()
+		}
+	}()
+	for _, b := range demoBackends {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("starting toy backend %s: %w", b.version, err)
+		}
+		srv := &http.Server{Handler: toy.New(toy.Options{Name: "iris", Version: b.version}), ReadHeaderTimeout: 5 * time.Second}
+		servers = append(servers, srv)
+		go func() { _ = srv.Serve(ln) }()
+		text = strings.Replace(text, `"http://`+b.placeholder+`"`, `"http://`+ln.Addr().String()+`"`, 1)
+	}
+	text = strings.Replace(text, `listen: "127.0.0.1:8080"`, fmt.Sprintf("listen: %q", opts.Listen), 1)
+	text = strings.Replace(text, `listen: "127.0.0.1:9901"`, fmt.Sprintf("listen: %q", opts.Admin), 1)
+	cfg, err := configs.Parse([]byte(text))
+	if err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+
+	reg := proxy.NewRegistry()
+	srv, err := proxy.New(cfg, []byte(text), proxy.Options{Registerer: reg, Gatherer: reg, Logger: opts.Logger})
+	if err != nil {
+		return err
+	}
+	ready := make(chan [2]string, 1)
+	serveCtx, stopServe := context.WithCancel(context.Background())
+	defer stopServe()
+	serveErr := make(chan error, 1)
+	go func() {
+		serveErr <- srv.ListenAndServe(serveCtx, proxy.RunOptions{Ready: func(d, a net.Addr) {
+			ready <- [2]string{d.String(), a.String()}
+		}}, opts.Logger)
+	}()
+	var addrs [2]string
+	select {
+	case addrs = <-ready:
+	case err := <-serveErr:
+		return err
+	}
+	if opts.Ready != nil {
+		opts.Ready(addrs[0], addrs[1])
+	}
+	printBanner(opts.Out, addrs[0], addrs[1])
+
+	gen := newGenerator("http://"+addrs[0], opts.Rate)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); gen.run(ctx) }()
+	summarize(ctx, opts.Out, gen, opts.Tick)
+	wg.Wait()
+	stopServe()
+	if err := <-serveErr; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	fmt.Fprintln(opts.Out, gen.line(0))
+	return nil
+}
+
+func printBanner(w io.Writer, data, admin string) {
+	fmt.Fprintf(w, `vane demo: toy iris model, v1 (80%%) and v2 (20%%, two endpoints), sticky on x-user-id
+
+  proxy    http://%[1]s/v1/models/iris:predict
+  admin    http://%[2]s
+  metrics  http://%[2]s/metrics
+  status   http://%[2]s/status
+
+  try:  curl -s -H 'X-Vane-Version: v2' -d '{"instances":[[6.8,2.8,4.8,1.4]]}' http://%[1]s/v1/models/iris:predict
+
+`, data, admin)
+}
+
+func summarize(ctx context.Context, w io.Writer, gen *generator, tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fmt.Fprintln(w, gen.line(tick))
+		}
+	}
+}
