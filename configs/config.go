@@ -23,8 +23,21 @@ type Config struct {
 	// StateDir is where learned references persist across restarts. Empty
 	// means nothing is persisted.
 	StateDir string `yaml:"state_dir"`
+	// Sampling configures the queue between the data plane and the drift
+	// monitor, shared by all models.
+	Sampling Sampling `yaml:"sampling"`
 	// Models are the routed models; at least one.
 	Models []Model `yaml:"models"`
+}
+
+// Sampling configures the bounded queue that carries request/response
+// samples to the drift monitor. A full queue drops samples and counts them;
+// it never slows a request.
+type Sampling struct {
+	// QueueSize is the queue's capacity in samples, >= 1. Default 4096.
+	QueueSize int `yaml:"queue_size"`
+	// Workers decode and score samples, >= 1. Default 1.
+	Workers int `yaml:"workers"`
 }
 
 // Admin is the admin listener (/metrics, /status, /reload, ...).
@@ -96,6 +109,16 @@ type Model struct {
 	Retry Retry `yaml:"retry"`
 	// Monitor configures drift sampling.
 	Monitor Monitor `yaml:"monitor"`
+	// Limits bound the load on each endpoint.
+	Limits Limits `yaml:"limits"`
+}
+
+// Limits bound the load vane sends to each endpoint.
+type Limits struct {
+	// EndpointConcurrency caps in-flight requests per endpoint; a request
+	// that finds every endpoint of its version full gets 503 with
+	// Retry-After. 0 (the default) means no limit; negative is invalid.
+	EndpointConcurrency int `yaml:"endpoint_concurrency"`
 }
 
 // Match selects requests. Every set matcher must hold; among models whose
@@ -169,6 +192,10 @@ type CircuitBreaker struct {
 	OpenFor time.Duration `yaml:"open_for"`
 	// HalfOpenRequests trial calls decide whether to close. Default 5.
 	HalfOpenRequests int `yaml:"half_open_requests"`
+	// FailureStatuses are the upstream HTTP statuses that count as
+	// failures, besides transport errors and timeouts. Each in 100..599.
+	// Default [500, 502, 503, 504].
+	FailureStatuses []int `yaml:"failure_statuses"`
 }
 
 // Retry configures retries.
@@ -178,6 +205,13 @@ type Retry struct {
 	// BudgetRatio in [0,1] caps retries as a share of live requests.
 	// Default 0.2 when the key is absent.
 	BudgetRatio float64 `yaml:"budget_ratio"`
+	// MinConcurrent retries are always allowed in flight, whatever the
+	// ratio (as Envoy's retry budget), >= 0. Default 3.
+	MinConcurrent int `yaml:"min_concurrent"`
+	// OnStatuses are the upstream statuses that are retried (when no byte
+	// has reached the client), besides connect errors and resets before
+	// the response. Each in 100..599. Default [502, 503, 504].
+	OnStatuses []int `yaml:"on_statuses"`
 }
 
 // Monitor configures drift sampling for one model.
@@ -192,9 +226,77 @@ type Monitor struct {
 	Window int `yaml:"window"`
 	// Reference selects the reference distribution.
 	Reference Reference `yaml:"reference"`
-	// Features name the columns of row-shaped inputs.
+	// Features name the columns of row-shaped inputs. Not for protocol
+	// raw, which names its features with Paths.
 	Features []string `yaml:"features"`
+	// MaxAge closes a live window that is not full after this long, if it
+	// holds at least MinWindow samples. Default 5m; 0 means windows close
+	// only when full.
+	MaxAge time.Duration `yaml:"max_age"`
+	// MinWindow is the fewest samples a window closed by MaxAge may hold,
+	// 2..window. Default 100, or window when window is smaller.
+	MinWindow int `yaml:"min_window"`
+	// Bins is the number of quantile bins frozen from a numeric reference
+	// for psi and js, >= 2. Default 10.
+	Bins int `yaml:"bins"`
+	// Consecutive drifted windows raise a feature's alert, and as many clean
+	// ones clear it, >= 1. Default 2.
+	Consecutive int `yaml:"consecutive"`
+	// Correction of p-values across one version's features: bonferroni
+	// (default), fdr (Benjamini-Hochberg) or none.
+	Correction string `yaml:"correction"`
+	// Thresholds per method; see Thresholds.
+	Thresholds Thresholds `yaml:"thresholds"`
+	// AlertOn lists the methods whose verdicts raise a feature's alert: a
+	// window is drifted for a feature when any listed method that applies
+	// to its kind says so. Methods: ks, psi, js, wasserstein, chi2.
+	// Default [ks, chi2].
+	AlertOn []string `yaml:"alert_on"`
+	// Paths, for protocol raw, name features by a dot path into the
+	// request JSON ("inputs.0.x"; numbers index arrays). Only protocol raw
+	// takes it (the others decode features themselves); with raw it
+	// replaces Features, which must then be empty.
+	Paths map[string]string `yaml:"paths"`
+	// PredictionPath, for protocol raw, is the dot path of the prediction
+	// in the response JSON. Empty means no prediction. Only protocol raw
+	// takes it.
+	PredictionPath string `yaml:"prediction_path"`
+	// WebhookURL, when set, receives alerts as JSON in Alertmanager's
+	// POST /api/v2/alerts shape; an absolute http(s) URL.
+	WebhookURL string `yaml:"webhook_url"`
 }
+
+// Thresholds are the per-method alert thresholds. ks and chi2 are p-value
+// levels in (0,1) (drifted when the corrected p-value is below); psi, js
+// and wasserstein are statistic levels > 0 (drifted when at or above).
+type Thresholds struct {
+	KS          float64 `yaml:"ks"`          // default 0.01
+	Chi2        float64 `yaml:"chi2"`        // default 0.01
+	PSI         float64 `yaml:"psi"`         // default 0.2
+	JS          float64 `yaml:"js"`          // default 0.1
+	Wasserstein float64 `yaml:"wasserstein"` // default 0.1
+}
+
+// The drift methods, as named by monitor.alert_on.
+const (
+	MethodKS          = "ks"
+	MethodPSI         = "psi"
+	MethodJS          = "js"
+	MethodWasserstein = "wasserstein"
+	MethodChi2        = "chi2"
+)
+
+// Methods lists the drift methods, in documentation order.
+func Methods() []string {
+	return []string{MethodKS, MethodPSI, MethodJS, MethodWasserstein, MethodChi2}
+}
+
+// The p-value corrections of monitor.correction.
+const (
+	CorrectionBonferroni = "bonferroni"
+	CorrectionFDR        = "fdr" // Benjamini-Hochberg
+	CorrectionNone       = "none"
+)
 
 // Reference selects exactly one source. When the file sets none of the
 // three, Warmup is 1000.

@@ -72,6 +72,12 @@ func TestTypeErrors(t *testing.T) {
 		{"struct gets scalar", "    retry:\n      attempts: 2", "    retry: fast", "models[0].retry", `must be a mapping, got "fast"`, ""},
 		{"list gets scalar", `endpoints: ["http://127.0.0.1:8501"]`, `endpoints: "http://127.0.0.1:8501"`, "models[0].versions[0].endpoints", `must be a list, got "http://127.0.0.1:8501"`, ""},
 		{"map gets list", "headers: {x-team: ml}", "headers: [x-team]", "models[0].match.headers", "must be a mapping, got a list", ""},
+		{"status not an integer", "failure_ratio: 0.5", "failure_statuses: [500, x]", "models[0].circuit_breaker.failure_statuses[1]", `must be an integer, got "x"`, ""},
+		{"alert_on gets scalar", "sample_rate: 1.0", "alert_on: ks", "models[0].monitor.alert_on", `must be a list, got "ks"`, ""},
+		{"paths gets list", "sample_rate: 1.0", "paths: [inputs.0]", "models[0].monitor.paths", "must be a mapping, got a list", ""},
+		{"max_age without unit", "sample_rate: 1.0", "max_age: 300", "models[0].monitor.max_age", "got the bare number 300", ""},
+		{"unknown threshold", "sample_rate: 1.0", "thresholds: {kl: 0.1}", "models[0].monitor.thresholds.kl", `unknown key "kl"; did you mean "ks"?`, ""},
+		{"sampling gets list", "shutdown:", "sampling: [1]\nshutdown:", "sampling", "must be a mapping, got a list", "sampling:"},
 		{"models gets mapping", "models:\n  - name: iris", "models:\n  iris:\n  - name: iris", "models", "must be a list, got a mapping", "iris:"}, // the value's line
 	}
 	for _, tt := range tests {

@@ -11,6 +11,9 @@ const (
 	DefaultAdminListen = "127.0.0.1:9901"
 	DefaultDrain       = 30 * time.Second
 
+	DefaultQueueSize       = 4096 // sampling.queue_size
+	DefaultSamplingWorkers = 1    // sampling.workers
+
 	DefaultProtocol    = ProtocolRaw
 	DefaultTimeout     = 30 * time.Second
 	DefaultOnUnhealthy = OnUnhealthyRedistribute
@@ -27,14 +30,51 @@ const (
 	DefaultOpenFor          = 10 * time.Second
 	DefaultHalfOpenRequests = 5
 
-	DefaultAttempts    = 2
-	DefaultBudgetRatio = 0.2
+	DefaultAttempts      = 2
+	DefaultBudgetRatio   = 0.2
+	DefaultMinConcurrent = 3 // retry.min_concurrent
+
+	// DefaultEndpointConcurrency (limits.endpoint_concurrency) is 0: no
+	// limit.
+	DefaultEndpointConcurrency = 0
 
 	DefaultSampleRate   = 1.0
 	DefaultMaxBodyBytes = 1 << 20
 	DefaultWindow       = 1000
 	DefaultWarmup       = 1000
+	DefaultMaxAge       = 5 * time.Minute // monitor.max_age
+	// DefaultMinWindow is monitor.min_window when the window holds at least
+	// as many samples; a smaller window is its own default min_window.
+	DefaultMinWindow   = 100
+	DefaultBins        = 10
+	DefaultConsecutive = 2
+	DefaultCorrection  = CorrectionBonferroni
+
+	// monitor.thresholds: p-value levels for ks and chi2, statistic levels
+	// for psi, js and wasserstein.
+	DefaultThresholdKS          = 0.01
+	DefaultThresholdChi2        = 0.01
+	DefaultThresholdPSI         = 0.2
+	DefaultThresholdJS          = 0.1
+	DefaultThresholdWasserstein = 0.1
 )
+
+// MaxBins bounds monitor.bins: more bins than this cost memory per feature
+// and leave too few reference samples per bin to mean anything.
+const MaxBins = 1000
+
+// DefaultFailureStatuses is circuit_breaker.failure_statuses when absent:
+// [500, 502, 503, 504]. Each call returns a new slice.
+func DefaultFailureStatuses() []int { return []int{500, 502, 503, 504} }
+
+// DefaultRetryOnStatuses is retry.on_statuses when absent: [502, 503,
+// 504]. Each call returns a new slice.
+func DefaultRetryOnStatuses() []int { return []int{502, 503, 504} }
+
+// DefaultAlertOn is monitor.alert_on when absent: [ks, chi2], the tests
+// with p-values, whose false-alarm rate does not depend on the window
+// size. Each call returns a new slice.
+func DefaultAlertOn() []string { return []string{MethodKS, MethodChi2} }
 
 // DefaultHealthPath is the health.path a model gets when it sets none:
 //
@@ -68,6 +108,8 @@ func applyDefaults(c *Config, idx nodeIndex) {
 	setDefault(&c.Listen, idx, "listen", DefaultListen)
 	setDefault(&c.Admin.Listen, idx, "admin.listen", DefaultAdminListen)
 	setDefault(&c.Shutdown.DrainTimeout, idx, "shutdown.drain_timeout", DefaultDrain)
+	setDefault(&c.Sampling.QueueSize, idx, "sampling.queue_size", DefaultQueueSize)
+	setDefault(&c.Sampling.Workers, idx, "sampling.workers", DefaultSamplingWorkers)
 	for i := range c.Models {
 		modelDefaults(&c.Models[i], idx, item("models", i))
 	}
@@ -95,17 +137,41 @@ func modelDefaults(m *Model, idx nodeIndex, path string) {
 	setDefault(&b.Window, idx, at("circuit_breaker.window"), DefaultBreakerWindow)
 	setDefault(&b.OpenFor, idx, at("circuit_breaker.open_for"), DefaultOpenFor)
 	setDefault(&b.HalfOpenRequests, idx, at("circuit_breaker.half_open_requests"), DefaultHalfOpenRequests)
+	setDefault(&b.FailureStatuses, idx, at("circuit_breaker.failure_statuses"), DefaultFailureStatuses())
 
-	setDefault(&m.Retry.Attempts, idx, at("retry.attempts"), DefaultAttempts)
-	setDefault(&m.Retry.BudgetRatio, idx, at("retry.budget_ratio"), DefaultBudgetRatio)
+	r := &m.Retry
+	setDefault(&r.Attempts, idx, at("retry.attempts"), DefaultAttempts)
+	setDefault(&r.BudgetRatio, idx, at("retry.budget_ratio"), DefaultBudgetRatio)
+	setDefault(&r.MinConcurrent, idx, at("retry.min_concurrent"), DefaultMinConcurrent)
+	setDefault(&r.OnStatuses, idx, at("retry.on_statuses"), DefaultRetryOnStatuses())
 
-	mon := &m.Monitor
-	setDefault(&mon.SampleRate, idx, at("monitor.sample_rate"), DefaultSampleRate)
-	setDefault(&mon.MaxBodyBytes, idx, at("monitor.max_body_bytes"), DefaultMaxBodyBytes)
-	setDefault(&mon.Window, idx, at("monitor.window"), DefaultWindow)
-	if !idx.has(at("monitor.reference.warmup")) && mon.Reference.File == "" && mon.Reference.Version == "" {
+	setDefault(&m.Limits.EndpointConcurrency, idx, at("limits.endpoint_concurrency"), DefaultEndpointConcurrency)
+
+	monitorDefaults(&m.Monitor, idx, at("monitor"))
+}
+
+func monitorDefaults(mon *Monitor, idx nodeIndex, path string) {
+	at := func(key string) string { return path + "." + key }
+	setDefault(&mon.SampleRate, idx, at("sample_rate"), DefaultSampleRate)
+	setDefault(&mon.MaxBodyBytes, idx, at("max_body_bytes"), DefaultMaxBodyBytes)
+	setDefault(&mon.Window, idx, at("window"), DefaultWindow)
+	if !idx.has(at("reference.warmup")) && mon.Reference.File == "" && mon.Reference.Version == "" {
 		mon.Reference.Warmup = DefaultWarmup
 	}
+	setDefault(&mon.MaxAge, idx, at("max_age"), DefaultMaxAge)
+	// After window, which bounds it.
+	setDefault(&mon.MinWindow, idx, at("min_window"), min(DefaultMinWindow, mon.Window))
+	setDefault(&mon.Bins, idx, at("bins"), DefaultBins)
+	setDefault(&mon.Consecutive, idx, at("consecutive"), DefaultConsecutive)
+	setDefault(&mon.Correction, idx, at("correction"), DefaultCorrection)
+	setDefault(&mon.AlertOn, idx, at("alert_on"), DefaultAlertOn())
+
+	th := &mon.Thresholds
+	setDefault(&th.KS, idx, at("thresholds.ks"), DefaultThresholdKS)
+	setDefault(&th.Chi2, idx, at("thresholds.chi2"), DefaultThresholdChi2)
+	setDefault(&th.PSI, idx, at("thresholds.psi"), DefaultThresholdPSI)
+	setDefault(&th.JS, idx, at("thresholds.js"), DefaultThresholdJS)
+	setDefault(&th.Wasserstein, idx, at("thresholds.wasserstein"), DefaultThresholdWasserstein)
 }
 
 // setDefault stores def in *dst unless the file set path.

@@ -5,8 +5,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -49,6 +52,49 @@ func TestExampleIsTheContract(t *testing.T) {
 		}
 		assert.Contains(t, line, "#", "line %d has no comment: %s", i+1, line)
 	}
+}
+
+// The example shows every key of the file, set or commented out.
+func TestExampleShowsEveryKey(t *testing.T) {
+	text := string(mustExample(t, "example"))
+	var walk func(typ reflect.Type, path string)
+	walk = func(typ reflect.Type, path string) {
+		for typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || typ == reflect.TypeFor[time.Duration]() {
+			return
+		}
+		for f := range typ.Fields() {
+			key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			re := regexp.MustCompile(`(?m)^[\s#-]*(- )?` + regexp.QuoteMeta(key) + `:`)
+			assert.True(t, re.MatchString(text), "example.yaml lacks %s", child(path, key))
+			walk(f.Type, child(path, key))
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
+}
+
+// The keys the example shows commented out for protocol raw are valid
+// once uncommented.
+func TestExampleRawKeys(t *testing.T) {
+	text := string(mustExample(t, "example"))
+	var b strings.Builder
+	for line := range strings.Lines(text) {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(trimmed, "protocol:"):
+			line = "    protocol: raw\n"
+		case strings.HasPrefix(trimmed, "features:"), strings.HasPrefix(trimmed, "path:"):
+			continue
+		case strings.HasPrefix(trimmed, "# paths:"), strings.HasPrefix(trimmed, "# prediction_path:"):
+			line = strings.Replace(line, "# ", "", 1)
+		}
+		b.WriteString(line)
+	}
+	mon := mustParse(t, b.String()).Models[0].Monitor
+	assert.NotEmpty(t, mon.Paths)
+	assert.NotEmpty(t, mon.PredictionPath)
 }
 
 func TestMinimalIsEightyTwenty(t *testing.T) {

@@ -80,6 +80,7 @@ func TestDefaults(t *testing.T) {
 		Listen:   "127.0.0.1:8080",
 		Admin:    Admin{Listen: "127.0.0.1:9901"},
 		Shutdown: Shutdown{DrainTimeout: 30 * time.Second},
+		Sampling: Sampling{QueueSize: 4096, Workers: 1},
 		Models: []Model{{
 			Name:     "iris",
 			Match:    Match{PathPrefix: "/"},
@@ -90,10 +91,16 @@ func TestDefaults(t *testing.T) {
 			Health: Health{Path: "/", Interval: 5 * time.Second, Timeout: time.Second,
 				HealthyThreshold: 2, UnhealthyThreshold: 3},
 			CircuitBreaker: CircuitBreaker{FailureRatio: 0.5, MinRequests: 20,
-				Window: 30 * time.Second, OpenFor: 10 * time.Second, HalfOpenRequests: 5},
-			Retry: Retry{Attempts: 2, BudgetRatio: 0.2},
+				Window: 30 * time.Second, OpenFor: 10 * time.Second, HalfOpenRequests: 5,
+				FailureStatuses: []int{500, 502, 503, 504}},
+			Retry: Retry{Attempts: 2, BudgetRatio: 0.2, MinConcurrent: 3, OnStatuses: []int{502, 503, 504}},
 			Monitor: Monitor{SampleRate: 1, MaxBodyBytes: 1048576, Window: 1000,
-				Reference: Reference{Warmup: 1000}},
+				Reference: Reference{Warmup: 1000},
+				MaxAge:    5 * time.Minute, MinWindow: 100, Bins: 10, Consecutive: 2,
+				Correction: "bonferroni",
+				Thresholds: Thresholds{KS: 0.01, Chi2: 0.01, PSI: 0.2, JS: 0.1, Wasserstein: 0.1},
+				AlertOn:    []string{"ks", "chi2"}},
+			Limits: Limits{EndpointConcurrency: 0},
 		}},
 	}
 	assert.Equal(t, want, cfg)

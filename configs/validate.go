@@ -27,6 +27,8 @@ func validate(c *Config, idx nodeIndex) Errors {
 	v := &validator{idx: idx}
 	v.listeners(c)
 	v.positive("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
+	v.atLeast("sampling.queue_size", c.Sampling.QueueSize, 1)
+	v.atLeast("sampling.workers", c.Sampling.Workers, 1)
 	if len(c.Models) == 0 {
 		v.add("models", "at least one model is required")
 	}
@@ -99,8 +101,8 @@ func (v *validator) model(m *Model, p string) {
 	v.routing(m, p+".routing")
 	v.health(m, p+".health")
 	v.breaker(&m.CircuitBreaker, p+".circuit_breaker")
-	v.atLeast(p+".retry.attempts", m.Retry.Attempts, 1)
-	v.unitRatio(p+".retry.budget_ratio", m.Retry.BudgetRatio)
+	v.retry(&m.Retry, p+".retry")
+	v.atLeast(p+".limits.endpoint_concurrency", m.Limits.EndpointConcurrency, 0)
 	v.monitor(m, p+".monitor")
 }
 
@@ -189,54 +191,51 @@ func (v *validator) breaker(b *CircuitBreaker, p string) {
 	v.positive(p+".window", b.Window)
 	v.positive(p+".open_for", b.OpenFor)
 	v.atLeast(p+".half_open_requests", b.HalfOpenRequests, 1)
+	v.statuses(p+".failure_statuses", b.FailureStatuses)
 }
 
-// monitor checks drift sampling.
-func (v *validator) monitor(m *Model, p string) {
-	mon := m.Monitor
-	v.unitRatio(p+".sample_rate", mon.SampleRate)
-	v.atLeast(p+".max_body_bytes", mon.MaxBodyBytes, 0)
-	v.atLeast(p+".window", mon.Window, 1)
+// retry checks retries and their budget.
+func (v *validator) retry(r *Retry, p string) {
+	v.atLeast(p+".attempts", r.Attempts, 1)
+	v.unitRatio(p+".budget_ratio", r.BudgetRatio)
+	v.atLeast(p+".min_concurrent", r.MinConcurrent, 0)
+	v.statuses(p+".on_statuses", r.OnStatuses)
+}
 
-	rp, ref := p+".reference", mon.Reference
-	warmupSet := ref.Warmup != 0 || v.idx.has(rp+".warmup")
-	sources := 0
-	for _, set := range []bool{warmupSet, ref.File != "", ref.Version != ""} {
-		if set {
-			sources++
-		}
-	}
-	switch {
-	case sources > 1:
-		v.add(rp, "set only one of warmup, file, version")
-	case sources == 0:
-		v.add(rp, "set one of warmup, file, version")
-	}
-	if warmupSet && ref.Warmup < 1 {
-		v.add(rp+".warmup", "must be >= 1, got %d", ref.Warmup)
-	}
-	if ref.Version != "" && !m.hasVersion(ref.Version) {
-		v.add(rp+".version", "must name a version of this model (%s); got %q", m.versionList(), ref.Version)
-	}
-
-	seen := map[string]int{}
-	for i, f := range mon.Features {
-		fp := item(p+".features", i)
-		if f == "" {
-			v.add(fp, "feature name must not be empty")
+// statuses checks a list of HTTP status codes: each in 100..599, no
+// duplicates. An empty list is allowed: no status matches.
+func (v *validator) statuses(p string, codes []int) {
+	seen := map[int]int{}
+	for i, code := range codes {
+		q := item(p, i)
+		if code < 100 || code > 599 {
+			v.add(q, "must be an HTTP status from 100 to 599, got %d", code)
 			continue
 		}
-		if j, dup := seen[f]; dup {
-			v.add(fp, "duplicate feature %q (also features[%d])", f, j)
+		if j, dup := seen[code]; dup {
+			v.add(q, "duplicate status %d (also %s)", code, item(lastKey(p), j))
 			continue
 		}
-		seen[f] = i
+		seen[code] = i
 	}
 }
 
 func (v *validator) positive(path string, d time.Duration) {
 	if d <= 0 {
 		v.add(path, "must be > 0, got %s", d)
+	}
+}
+
+// lastKey is the last key of a path, for messages:
+// "models[0].retry.on_statuses" gives "on_statuses".
+func lastKey(path string) string {
+	return path[strings.LastIndexByte(path, '.')+1:]
+}
+
+// nonNegative requires d >= 0; what 0 means is the caller's to say.
+func (v *validator) nonNegative(path string, d time.Duration, zero string) {
+	if d < 0 {
+		v.add(path, "must be >= 0 (0 %s), got %s", zero, d)
 	}
 }
 

@@ -65,16 +65,40 @@ func TestBaseIsValid(t *testing.T) {
 	mustParse(t, baseYAML)
 }
 
+// ruleCase edits baseYAML to break one rule and names the problem that
+// must come back.
+type ruleCase struct {
+	name  string
+	edits []string
+	path  string
+	line  string // marker of the expected line; "" for line 0
+	nth   int    // which line with the marker, from 1
+	msg   string
+	count int // problems expected in all; 0 means 1
+}
+
+// runRules runs each case as a subtest.
+func runRules(t *testing.T, tests []ruleCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := edit(t, tt.edits...)
+			errs := problems(t, src)
+			want := max(tt.count, 1)
+			assert.Len(t, errs, want, "problems:\n%v", errs)
+			p := at(t, errs, tt.path)
+			wantLine := 0
+			if tt.line != "" {
+				wantLine = lineOf(t, src, tt.line, tt.nth)
+			}
+			assert.Equal(t, wantLine, p.Line, "line of %s", p)
+			assert.Contains(t, p.Msg, tt.msg)
+		})
+	}
+}
+
 func TestRules(t *testing.T) {
-	tests := []struct {
-		name  string
-		edits []string
-		path  string
-		line  string // marker of the expected line; "" for line 0
-		nth   int    // which line with the marker, from 1
-		msg   string
-		count int // problems expected in all; 0 means 1
-	}{
+	runRules(t, []ruleCase{
 		{"listen not host:port", []string{"listen: 127.0.0.1:8080", "listen: localhost"}, "listen", "listen: localhost", 1, "must be host:port", 0},
 		{"listen port not a number", []string{"listen: 127.0.0.1:8080", "listen: 127.0.0.1:http"}, "listen", "listen: 127.0.0.1:http", 1, "port must be a number", 0},
 		{"listen port out of range", []string{"listen: 127.0.0.1:8080", "listen: 127.0.0.1:70000"}, "listen", "70000", 1, "port must be a number", 0},
@@ -143,29 +167,32 @@ func TestRules(t *testing.T) {
 
 		{"sample rate above one", []string{"sample_rate: 1.0", "sample_rate: 2"}, "models[0].monitor.sample_rate", "sample_rate: 2", 1, "must be >= 0 and <= 1, got 2", 0},
 		{"max body bytes negative", []string{"sample_rate: 1.0", "max_body_bytes: -1"}, "models[0].monitor.max_body_bytes", "max_body_bytes", 1, "must be >= 0, got -1", 0},
-		{"monitor window zero", []string{"sample_rate: 1.0", "window: 0"}, "models[0].monitor.window", "window: 0", 1, "must be >= 1, got 0", 0},
+		{"monitor window zero", []string{"sample_rate: 1.0", "window: 0"}, "models[0].monitor.window", "window: 0", 1, "must be >= 2, got 0", 0},
+		{"monitor window one", []string{"sample_rate: 1.0", "window: 1"}, "models[0].monitor.window", "window: 1", 1, "must be >= 2, got 1", 0},
 		{"two reference sources", []string{"warmup: 100", "warmup: 100\n        file: ref.json"}, "models[0].monitor.reference", "      reference:", 1, "set only one of warmup, file, version", 0},
 		{"file and version", []string{"warmup: 100", "version: v1\n        file: ref.json"}, "models[0].monitor.reference", "      reference:", 1, "set only one of warmup, file, version", 0},
 		{"warmup zero", []string{"warmup: 100", "warmup: 0"}, "models[0].monitor.reference.warmup", "warmup: 0", 1, "must be >= 1, got 0", 0},
 		{"reference version unknown", []string{"warmup: 100", "version: v9"}, "models[0].monitor.reference.version", "version: v9", 1, "must name a version of this model", 0},
 		{"feature duplicate", []string{"features: [a, b]", "features: [a, b, a]"}, "models[0].monitor.features[2]", "features:", 1, `duplicate feature "a" (also features[0])`, 0},
 		{"feature empty", []string{"features: [a, b]", `features: [a, ""]`}, "models[0].monitor.features[1]", "features:", 1, "must not be empty", 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			src := edit(t, tt.edits...)
-			errs := problems(t, src)
-			want := max(tt.count, 1)
-			assert.Len(t, errs, want, "problems:\n%v", errs)
-			p := at(t, errs, tt.path)
-			wantLine := 0
-			if tt.line != "" {
-				wantLine = lineOf(t, src, tt.line, tt.nth)
-			}
-			assert.Equal(t, wantLine, p.Line, "line of %s", p)
-			assert.Contains(t, p.Msg, tt.msg)
-		})
-	}
+	})
+}
+
+func TestLoadRules(t *testing.T) {
+	const drain = "  drain_timeout: 10s"
+	runRules(t, []ruleCase{
+		{"queue size zero", []string{drain, drain + "\nsampling:\n  queue_size: 0"}, "sampling.queue_size", "queue_size: 0", 1, "must be >= 1, got 0", 0},
+		{"workers zero", []string{drain, drain + "\nsampling:\n  workers: 0"}, "sampling.workers", "workers: 0", 1, "must be >= 1, got 0", 0},
+		{"workers negative", []string{drain, drain + "\nsampling: {queue_size: 8, workers: -2}"}, "sampling.workers", "sampling:", 1, "must be >= 1, got -2", 0},
+		{"endpoint concurrency negative", []string{"    retry:", "    limits:\n      endpoint_concurrency: -1\n    retry:"}, "models[0].limits.endpoint_concurrency", "endpoint_concurrency", 1, "must be >= 0, got -1", 0},
+
+		{"failure status too low", []string{"failure_ratio: 0.5", "failure_statuses: [500, 99]"}, "models[0].circuit_breaker.failure_statuses[1]", "failure_statuses", 1, "must be an HTTP status from 100 to 599, got 99", 0},
+		{"failure status too high", []string{"failure_ratio: 0.5", "failure_statuses:\n        - 500\n        - 600"}, "models[0].circuit_breaker.failure_statuses[1]", "- 600", 1, "must be an HTTP status from 100 to 599, got 600", 0},
+		{"failure status duplicate", []string{"failure_ratio: 0.5", "failure_statuses: [500, 503, 500]"}, "models[0].circuit_breaker.failure_statuses[2]", "failure_statuses", 1, "duplicate status 500 (also failure_statuses[0])", 0},
+		{"retry status duplicate", []string{"attempts: 2", "attempts: 2\n      on_statuses: [503, 503]"}, "models[0].retry.on_statuses[1]", "on_statuses", 1, "duplicate status 503 (also on_statuses[0])", 0},
+		{"retry status out of range", []string{"attempts: 2", "attempts: 2\n      on_statuses: [502, 0, 1000]"}, "models[0].retry.on_statuses[2]", "on_statuses", 1, "got 1000", 2},
+		{"min concurrent negative", []string{"attempts: 2", "attempts: 2\n      min_concurrent: -1"}, "models[0].retry.min_concurrent", "min_concurrent", 1, "must be >= 0, got -1", 0},
+	})
 }
 
 // Values at the edge of each rule are accepted as written.
@@ -195,6 +222,22 @@ func TestAcceptedEdges(t *testing.T) {
 		{"host only matcher", []string{"path_prefix: /v1/models/wine", "host: wine.internal"}, nil},
 		{"same prefix other header", []string{"path_prefix: /v1/models/wine", "path_prefix: /v1/models/iris"}, nil},
 		{"name with dots and dashes", []string{"- name: wine", "- name: 0wine.v-2_x"}, nil},
+		{"edge statuses and zero limits", []string{"failure_ratio: 0.5", "failure_statuses: [100, 599]", "attempts: 2", "attempts: 2\n      min_concurrent: 0", "    retry:", "    limits: {endpoint_concurrency: 0}\n    retry:"}, func(t *testing.T, c *Config) {
+			m := c.Models[0]
+			assert.Equal(t, []int{100, 599}, m.CircuitBreaker.FailureStatuses)
+			assert.Zero(t, m.Retry.MinConcurrent)
+			assert.Zero(t, m.Limits.EndpointConcurrency)
+			assert.Equal(t, []int{502, 503, 504}, m.Retry.OnStatuses, "absent: default")
+		}},
+		{"empty status lists", []string{"failure_ratio: 0.5", "failure_statuses: []", "attempts: 2", "attempts: 2\n      on_statuses: []"}, func(t *testing.T, c *Config) {
+			m := c.Models[0]
+			assert.Empty(t, m.CircuitBreaker.FailureStatuses, "only transport errors count")
+			assert.Empty(t, m.Retry.OnStatuses, "no status is retried")
+		}},
+		{"sampling and concurrency set", []string{"  drain_timeout: 10s", "  drain_timeout: 10s\nsampling: {queue_size: 1, workers: 8}", "    retry:", "    limits: {endpoint_concurrency: 64}\n    retry:"}, func(t *testing.T, c *Config) {
+			assert.Equal(t, Sampling{QueueSize: 1, Workers: 8}, c.Sampling)
+			assert.Equal(t, 64, c.Models[0].Limits.EndpointConcurrency)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,13 +39,21 @@ import (
 // re-reads the file with Load. The directory of path must exist when Watch
 // starts; the file need not.
 func Watch(ctx context.Context, path string, debounce time.Duration, onChange func(), logf func(format string, args ...any)) error {
-	return watch(ctx, path, debounce, onChange, logf, nil)
+	return watch(ctx, path, "", debounce, onChange, logf, nil)
+}
+
+// WatchFrom is Watch for a caller that already loaded the file: since is
+// the Hash of the bytes it loaded. If the file no longer has those bytes
+// once watching has started (it changed between the load and the watch),
+// onChange is called at once, so no change is missed.
+func WatchFrom(ctx context.Context, path, since string, debounce time.Duration, onChange func(), logf func(format string, args ...any)) error {
+	return watch(ctx, path, since, debounce, onChange, logf, nil)
 }
 
 // watch is Watch with a hook for tests: ready, when not nil, is called once
 // the directory is watched and the initial content hashed, so that changes
 // made after it returns are certain to be seen.
-func watch(ctx context.Context, path string, debounce time.Duration, onChange func(), logf func(format string, args ...any), ready func()) error {
+func watch(ctx context.Context, path, since string, debounce time.Duration, onChange func(), logf func(format string, args ...any), ready func()) error {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
@@ -69,6 +77,9 @@ func watch(ctx context.Context, path string, debounce time.Duration, onChange fu
 	fw.followTarget()
 	if ready != nil {
 		ready()
+	}
+	if since != "" && fw.last != "" && fw.last != since {
+		onChange()
 	}
 
 	// timer fires debounce after the last event; nil while idle.

@@ -57,7 +57,7 @@ func startWatch(t *testing.T, path string) *recorder {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)
-	go func() { done <- watch(ctx, path, debounce, r.onChange, t.Logf, func() { close(ready) }) }()
+	go func() { done <- watch(ctx, path, "", debounce, r.onChange, t.Logf, func() { close(ready) }) }()
 	select {
 	case <-ready:
 	case err := <-done:
@@ -253,4 +253,27 @@ func TestWatchSymlinkTarget(t *testing.T) {
 	assert.Equal(t, []string{"v1"}, waitCalls(t, r, 1))
 	renameSave(t, target, "v2")
 	assert.Equal(t, []string{"v1", "v2"}, waitCalls(t, r, 2))
+}
+
+func TestWatchFromCatchesAChangeBeforeWatching(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vane.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("listen: a\n"), 0o600))
+	loaded := Hash([]byte("listen: a\n"))
+	// The file changes after the caller loaded it but before Watch starts.
+	require.NoError(t, os.WriteFile(path, []byte("listen: b\n"), 0o600))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	called := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- WatchFrom(ctx, path, loaded, time.Hour, func() { called <- struct{}{} }, t.Logf)
+	}()
+	select {
+	case <-called:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a change made before watching started was missed")
+	}
+	cancel()
+	require.NoError(t, <-done)
 }
