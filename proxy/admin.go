@@ -30,6 +30,7 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.HandleFunc("GET /status", s.serveStatus)
 	mux.HandleFunc("POST /reload", s.guard(s.serveReload))
+	mux.HandleFunc("POST /breakers/reset", s.guard(s.serveBreakerReset))
 	return mux
 }
 
@@ -109,10 +110,13 @@ type VersionStatus struct {
 }
 
 // EndpointStatus is one endpoint in Status.
+// Healthy is the active probes' verdict; Routable is what routing uses
+// (healthy and breaker not open).
 type EndpointStatus struct {
 	URL      string `json:"url"`
 	Healthy  bool   `json:"healthy"`
 	Breaker  string `json:"breaker"`
+	Routable bool   `json:"routable"`
 	InFlight int64  `json:"in_flight"`
 }
 
@@ -126,8 +130,10 @@ func (s *Server) Status() Status {
 		for i, v := range m.Versions {
 			vs := VersionStatus{Version: v.Name, Weight: v.Weight, Share: shares[i], Healthy: v.Routable()}
 			for _, ep := range v.Endpoints {
+				key := endpointKey(ep.Model, ep.Version, ep.URL)
 				vs.Endpoints = append(vs.Endpoints, EndpointStatus{
-					URL: ep.URL, Healthy: ep.Routable(), Breaker: "closed", InFlight: ep.InFlight(),
+					URL: ep.URL, Healthy: s.health.Healthy(key), Breaker: s.health.BreakerState(key),
+					Routable: ep.Routable(), InFlight: ep.InFlight(),
 				})
 			}
 			ms.Versions = append(ms.Versions, vs)

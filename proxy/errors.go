@@ -42,7 +42,8 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrNoRoute):
 		return http.StatusNotFound
-	case errors.Is(err, routing.ErrNoRoutableVersion), errors.Is(err, ErrNoEndpoint):
+	case errors.Is(err, routing.ErrNoRoutableVersion), errors.Is(err, ErrNoEndpoint),
+		errors.Is(err, ErrBreakerOpen), errors.Is(err, ErrOverloaded):
 		return http.StatusServiceUnavailable
 	case isTimeout(err):
 		return http.StatusGatewayTimeout

@@ -28,8 +28,25 @@ type vane struct {
 	stop  func() error
 }
 
-// startVane serves the config text on loopback until the test ends.
-func startVane(t *testing.T, yaml string) *vane { t.Helper(); return startVaneB(t, yaml) }
+// startVane serves the config text on loopback until the test ends, and
+// waits until every model has a routable version (health probes passed).
+func startVane(t *testing.T, yaml string) *vane {
+	t.Helper()
+	v := startVaneB(t, yaml)
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(v.admin + "/readyz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 5*time.Second, 5*time.Millisecond, "vane never became ready")
+	return v
+}
+
+// startVaneUnready is startVane for configs whose backends never pass a
+// probe.
+func startVaneUnready(t *testing.T, yaml string) *vane { t.Helper(); return startVaneB(t, yaml) }
 
 func startVaneB(t testing.TB, yaml string) *vane {
 	t.Helper()

@@ -63,41 +63,117 @@ func (s *Server) serveHTTP1(ctx *fasthttp.RequestCtx) {
 		s.fail1(ctx, snap.noVersion[mod.Index], err, mod.Name, ver, rid)
 		return
 	}
-	vm := snap.metrics[mod.Index][v.Index]
-	ep := v.PickEndpoint(rand.Uint64())
-	if ep == nil {
-		s.fail1(ctx, vm, ErrNoEndpoint, mod.Name, v.Name, rid)
-		return
-	}
-	up := snap.upstreams[ep.ID]
-
 	req.Header.Del(HeaderVersion)
 	removeHopHeaders(&req.Header)
 	sc.fwd = setForwarded(req, clientIP(ctx), sc.fwd)
+	s.forward1(ctx, snap, mod, v, len(override) > 0, rid)
+}
 
+// forward1 sends the request to an endpoint of v and, within the retry
+// policy and budget, to other endpoints (or versions) when an attempt
+// fails before any byte of the answer reached the client.
+func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing.Model, v *routing.Version, pinned bool, rid []byte) {
+	pol := snap.policies[mod.Index]
+	pol.budget.RecordExecution()
+	defer pol.budget.ReleaseExecution()
 	deadline := ctx.Time().Add(mod.Config.Timeout)
-	if up.h2c {
-		s.forwardH2C(ctx, ep, vm, deadline, rid)
-		return
+	stream := mayStream(mod.Config.Protocol, &ctx.Request)
+
+	a := attempt{snap: snap, mod: mod, v: v, pinned: pinned}
+	var versionsTried uint64
+	permits := 0
+	defer func() {
+		for range permits {
+			pol.budget.ReleasePermit()
+		}
+	}()
+	var (
+		resp    *fasthttp.Response // the streamed answer being considered
+		lastErr error
+		lastEP  *routing.Endpoint
+		status  int
+	)
+	first := a.v.PickEndpoint(rand.Uint64())
+	for try := 1; ; {
+		versionsTried |= 1 << (uint(a.v.Index) & 63)
+		ep, aerr := a.acquire(first)
+		first = nil
+		if aerr != nil {
+			if nv := a.nextVersion(pol); nv != nil && versionsTried&(1<<(uint(nv.Index)&63)) == 0 {
+				a.v = nv
+				first = nv.PickEndpoint(rand.Uint64())
+				continue
+			}
+			if lastEP == nil { // nothing was tried: vane's own answer
+				s.fail1(ctx, snap.metrics[mod.Index][a.v.Index], aerr, mod.Name, a.v.Name, rid)
+				return
+			}
+			break // answer with the last attempt's outcome
+		}
+		if snap.upstreams[ep.ID].h2c {
+			s.forwardH2C(ctx, &a, ep, snap.metrics[mod.Index][a.v.Index], deadline, rid)
+			return
+		}
+		if resp != nil { // a streamed answer that is being retried
+			_ = resp.CloseBodyStream()
+			fasthttp.ReleaseResponse(resp)
+			resp = nil
+			lastEP.End()
+		}
+		lastEP = ep
+		ep.Begin()
+		if stream {
+			resp = fasthttp.AcquireResponse()
+			resp.StreamBody = true
+			lastErr = snap.upstreams[ep.ID].hc.DoDeadline(&ctx.Request, resp, deadline)
+		} else {
+			lastErr = snap.upstreams[ep.ID].hc.DoDeadline(&ctx.Request, &ctx.Response, deadline)
+		}
+		status = 0
+		if lastErr == nil {
+			if stream {
+				status = resp.StatusCode()
+			} else {
+				status = ctx.Response.StatusCode()
+			}
+		}
+		a.release(ep, status, lastErr)
+		if lastErr != nil && resp != nil {
+			fasthttp.ReleaseResponse(resp)
+			resp = nil
+		}
+		if resp == nil {
+			ep.End() // a streamed answer's endpoint is released when it ends
+		}
+		if lastErr != nil {
+			snap.metrics[mod.Index][a.v.Index].upstreamError(lastErr)
+		}
+		if try >= pol.attempts || !pol.retryable(status, lastErr) || !time.Now().Before(deadline) {
+			break
+		}
+		if !pol.budget.TryAcquirePermit() {
+			snap.metrics[mod.Index][a.v.Index].budgetExceeded.Inc()
+			break
+		}
+		permits++
+		try++
+		snap.metrics[mod.Index][a.v.Index].retries.Inc()
+		first = a.v.PickEndpoint(rand.Uint64())
 	}
 
-	if mayStream(mod.Config.Protocol, req) {
-		s.forwardStreaming(ctx, up, ep, vm, deadline, rid)
+	vm := snap.metrics[mod.Index][a.v.Index]
+	if lastErr != nil {
+		s.upstreamFailed1(ctx, vm, lastErr, mod.Name, lastEP.Version, rid)
 		return
 	}
-	// The common case: the answer is read whole into the client's response,
-	// as a bare fasthttp proxy does, with no copy and no allocation.
-	ep.Begin()
-	err = up.hc.DoDeadline(req, &ctx.Response, deadline)
-	ep.End()
-	if err != nil {
-		s.upstreamFailed1(ctx, vm, err, mod.Name, v.Name, rid)
+	if stream {
+		s.respondStream(ctx, resp, lastEP, vm, deadline, rid)
 		return
 	}
 	removeHopHeaders(&ctx.Response.Header)
-	ctx.Response.Header.Set(HeaderVersion, v.Name)
+	ctx.Response.Header.Set(HeaderVersion, lastEP.Version)
 	ctx.Response.Header.SetBytesV(HeaderRequestID, rid)
-	vm.observe(ctx.Response.StatusCode(), s.now().Sub(ctx.Time()))
+	vm.observe(status, s.now().Sub(ctx.Time()))
 }
 
 // mayStream reports whether the answer may be a stream that must reach the
@@ -124,21 +200,12 @@ func (s *Server) upstreamFailed1(ctx *fasthttp.RequestCtx, vm *versionMetrics, e
 	s.fail1(ctx, vm, err, model, version, rid)
 }
 
-// forwardStreaming forwards with the upstream body exposed as a stream:
-// streams (SSE, chunked bodies of unknown length) flow to the client chunk
-// by chunk; sized bodies are read whole first, so an upstream failure
-// half-way still becomes a well-formed 502 rather than a truncated answer.
-func (s *Server) forwardStreaming(ctx *fasthttp.RequestCtx, up *upstream, ep *routing.Endpoint, vm *versionMetrics, deadline time.Time, rid []byte) {
-	resp := fasthttp.AcquireResponse()
-	resp.StreamBody = true
-	ep.Begin()
-	err := up.hc.DoDeadline(&ctx.Request, resp, deadline)
-	if err != nil {
-		ep.End()
-		fasthttp.ReleaseResponse(resp)
-		s.upstreamFailed1(ctx, vm, err, ep.Model, ep.Version, rid)
-		return
-	}
+// respondStream sends an answer whose body is a stream: streams (SSE,
+// chunked bodies of unknown length) flow to the client chunk by chunk;
+// sized bodies are read whole first, so an upstream failure half-way still
+// becomes a well-formed 502 rather than a truncated answer. ep's in-flight
+// count is released when the body is done.
+func (s *Server) respondStream(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, ep *routing.Endpoint, vm *versionMetrics, deadline time.Time, rid []byte) {
 	removeHopHeaders(&resp.Header)
 	resp.Header.CopyTo(&ctx.Response.Header)
 	ctx.Response.Header.Set(HeaderVersion, ep.Version)
@@ -221,6 +288,9 @@ func (s *Server) fail1(ctx *fasthttp.RequestCtx, vm *versionMetrics, err error, 
 	ctx.Response.Header.SetBytesV(HeaderRequestID, rid)
 	if version != "" && !errors.Is(err, routing.ErrUnknownVersion) {
 		ctx.Response.Header.Set(HeaderVersion, version)
+	}
+	if errors.Is(err, ErrOverloaded) {
+		ctx.Response.Header.Set("Retry-After", "1")
 	}
 	ctx.SetBody(errorBody(err, model, version))
 	vm.observe(code, s.now().Sub(ctx.Time()))

@@ -29,6 +29,8 @@ type target struct {
 	model string
 	ver   string
 	rid   string
+	// err is the upstream error the ErrorHandler saw, for the breaker.
+	err error
 }
 
 type targetKey struct{}
@@ -96,6 +98,7 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 				err = fmt.Errorf("%w: %v", ErrUpstream, err)
 			}
 			tg.vm.upstreamError(err)
+			tg.err = err
 			writeError(w, err, tg.model, tg.ver, tg.rid)
 		},
 		ErrorLog: nil,
@@ -126,10 +129,13 @@ func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 		s.fail2(w, snap.noVersion[mod.Index], err, mod.Name, override, rid, start)
 		return
 	}
+	// HTTP/2 requests are not retried (gRPC bodies stream and clients own
+	// their retry policy), but breakers and limits apply as on HTTP/1.1.
+	a := attempt{snap: snap, mod: mod, v: v, pinned: override != ""}
 	vm := snap.metrics[mod.Index][v.Index]
-	ep := v.PickEndpoint(rand.Uint64())
-	if ep == nil {
-		s.fail2(w, vm, ErrNoEndpoint, mod.Name, v.Name, rid, start)
+	ep, err := a.acquire(v.PickEndpoint(rand.Uint64()))
+	if err != nil {
+		s.fail2(w, vm, err, mod.Name, v.Name, rid, start)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), mod.Config.Timeout)
@@ -140,6 +146,7 @@ func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 	ep.Begin()
 	s.rp.ServeHTTP(sw, r.WithContext(ctx))
 	ep.End()
+	a.release(ep, sw.code, tg.err)
 	vm.observe(sw.code, s.now().Sub(start))
 }
 
@@ -156,6 +163,9 @@ func writeError(w http.ResponseWriter, err error, model, version, rid string) in
 	h.Set(HeaderRequestID, rid)
 	if version != "" && !errors.Is(err, routing.ErrUnknownVersion) {
 		h.Set(HeaderVersion, version)
+	}
+	if errors.Is(err, ErrOverloaded) {
+		h.Set("Retry-After", "1")
 	}
 	w.WriteHeader(code)
 	_, _ = w.Write(errorBody(err, model, version))
@@ -194,7 +204,9 @@ func strBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s
 
 // forwardH2C carries an HTTP/1.1 request to an h2c:// endpoint through
 // net/http's HTTP/2 transport, streaming the answer back.
-func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, ep *routing.Endpoint, vm *versionMetrics, deadline time.Time, rid []byte) {
+//
+// It is not retried: the answer streams to the client as it arrives.
+func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, a *attempt, ep *routing.Endpoint, vm *versionMetrics, deadline time.Time, rid []byte) {
 	req := &ctx.Request
 	rctx, cancel := context.WithDeadline(context.Background(), deadline)
 	u, err := url.ParseRequestURI(string(req.RequestURI()))
@@ -205,6 +217,7 @@ func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, ep *routing.Endpoint, vm *
 	}
 	if err != nil {
 		cancel()
+		a.release(ep, 0, nil) // a request vane could not build says nothing of the endpoint
 		s.fail1(ctx, vm, fmt.Errorf("%w: %v", ErrUpstream, err), ep.Model, ep.Version, rid)
 		return
 	}
@@ -216,6 +229,7 @@ func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, ep *routing.Endpoint, vm *
 	ep.Begin()
 	resp, err := s.transports.h2.RoundTrip(hr)
 	if err != nil {
+		a.release(ep, 0, err)
 		ep.End()
 		cancel()
 		if isTimeout(err) {
@@ -238,6 +252,7 @@ func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, ep *routing.Endpoint, vm *
 	ctx.Response.Header.SetBytesV(HeaderRequestID, rid)
 	start := ctx.Time()
 	code := resp.StatusCode
+	a.release(ep, code, nil)
 	ctx.Response.Header.SetContentLength(-1)
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer cancel()

@@ -21,6 +21,8 @@ type Metrics struct {
 	reloadOK       prometheus.Gauge
 	reloads        *prometheus.CounterVec
 	reloadTime     prometheus.Gauge
+	retries        *prometheus.CounterVec
+	budgetExceeded *prometheus.CounterVec
 }
 
 // NewRegistry returns a registry with the Go runtime and process
@@ -64,13 +66,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "vane_config_reloads_total",
 			Help: "Config loads attempted after start, by result (success, failure).",
 		}, []string{"result"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vane_retries_total",
+			Help: "Retries sent, by model and the version whose attempt failed.",
+		}, []string{"model", "version"}),
+		budgetExceeded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vane_retry_budget_exceeded_total",
+			Help: "Retries not sent because the model's retry budget was spent.",
+		}, []string{"model", "version"}),
 		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vane_config_last_reload_success_timestamp_seconds",
 			Help: "Unix time of the last successful config load.",
 		}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.weight, m.share,
-		m.upstreamErrors, m.reloadOK, m.reloads, m.reloadTime} {
+		m.upstreamErrors, m.reloadOK, m.reloads, m.reloadTime, m.retries, m.budgetExceeded} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -111,7 +121,10 @@ type versionMetrics struct {
 	// codes caches the requests_total child per status code, filled on
 	// first use; a race only resolves the same child twice.
 	codes [maxCode]atomic.Pointer[prometheus.Counter]
-	errs  [4]prometheus.Counter // by upstreamReason, see reasonIndex
+	errs  [4]prometheus.Counter // by upstreamReason, see reasons
+	// retries and budgetExceeded are nil for the version-less entries.
+	retries        prometheus.Counter
+	budgetExceeded prometheus.Counter
 }
 
 var reasons = [...]string{"connect", "reset", "timeout", "other"}
@@ -124,6 +137,8 @@ func (m *Metrics) forVersion(model, version string) *versionMetrics {
 		return vm
 	}
 	vm.duration = m.duration.WithLabelValues(model, version)
+	vm.retries = m.retries.WithLabelValues(model, version)
+	vm.budgetExceeded = m.budgetExceeded.WithLabelValues(model, version)
 	for i, r := range reasons {
 		vm.errs[i] = m.upstreamErrors.WithLabelValues(model, version, r)
 	}

@@ -141,6 +141,9 @@ func TestOverrideHeader(t *testing.T) {
 func TestOwnErrorsAreJSON(t *testing.T) {
 	hang := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet { // health probes pass
+			return
+		}
 		select {
 		case <-hang:
 		case <-r.Context().Done():
@@ -154,17 +157,22 @@ func TestOwnErrorsAreJSON(t *testing.T) {
 
 	cases := []struct {
 		name, cfg, path string
+		ready           bool
 		code            int
 		errText         string
 	}{
-		{"no route", twoVersions(deadURL, deadURL, 1, 1, ""), "/v2/other", 404, "no model"},
-		{"dead upstream", twoVersions(deadURL, deadURL, 1, 1, ""), "/v1/models/iris:predict", 502, "iris"},
-		{"timeout", strings.Replace(twoVersions(slow.URL, slow.URL, 1, 1, ""), "timeout: 2s", "timeout: 200ms", 1), "/v1/models/iris:predict", 504, "timed out"},
+		{"no route", twoVersions(deadURL, deadURL, 1, 1, ""), "/v2/other", false, 404, "no model"},
+		{"every endpoint down", twoVersions(deadURL, deadURL, 1, 1, ""), "/v1/models/iris:predict", false, 503, "no routable version"},
+		{"timeout", strings.Replace(twoVersions(slow.URL, slow.URL, 1, 1, ""), "timeout: 2s", "timeout: 200ms", 1), "/v1/models/iris:predict", true, 504, "timed out"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			v := startVane(t, tc.cfg)
-			start := time.Now()
+			start := startVaneUnready
+			if tc.ready {
+				start = startVane
+			}
+			v := start(t, tc.cfg)
+			began := time.Now()
 			resp, body := post(t, v.url+tc.path, "{}", nil)
 			assert.Equal(t, tc.code, resp.StatusCode)
 			assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
@@ -174,39 +182,68 @@ func TestOwnErrorsAreJSON(t *testing.T) {
 			assert.Contains(t, body, tc.errText)
 			assert.NotEmpty(t, resp.Header.Get("X-Request-Id"))
 			if tc.code == 504 {
-				assert.Less(t, time.Since(start), 5*time.Second)
+				assert.Less(t, time.Since(began), 5*time.Second)
 			}
 		})
 	}
 }
 
 func TestServerSentEventsFlowAsSent(t *testing.T) {
-	release := make(chan struct{})
-	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		fl := w.(http.Flusher)
-		fmt.Fprint(w, "data: {\"n\":1}\n\n")
-		fl.Flush()
-		<-release // the second event waits until the client saw the first
-		fmt.Fprint(w, "data: {\"n\":2}\n\ndata: [DONE]\n\n")
-		fl.Flush()
-	}))
-	defer be.Close()
-	v := startVane(t, strings.Replace(twoVersions(be.URL, be.URL, 1, 0, ""), "/v1/models/iris", "/v1/", 1))
-	resp, err := httpClient.Post(v.url+"/v1/chat/completions", "application/json", strings.NewReader(`{"stream":true}`))
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
-	assert.Equal(t, "v1", resp.Header.Get("X-Vane-Version"))
-	r := bufio.NewReader(resp.Body)
-	first, err := r.ReadString('\n')
-	require.NoError(t, err, "the first event must arrive while the backend still holds the stream open")
-	assert.Equal(t, "data: {\"n\":1}\n", first)
-	close(release)
-	rest := new(strings.Builder)
-	_, err = r.WriteTo(rest)
-	require.NoError(t, err)
-	assert.Contains(t, rest.String(), "data: [DONE]")
+	cases := []struct {
+		name, protocol, accept string
+	}{
+		{"openai model streams", "openai", ""},
+		{"any model streams when the client accepts event-stream", "kserve-v1", "text/event-stream"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			var once sync.Once
+			unblock := func() { once.Do(func() { close(release) }) }
+			be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet { // health probes pass
+					return
+				}
+				w.Header().Set("Content-Type", "text/event-stream")
+				fl := w.(http.Flusher)
+				fmt.Fprint(w, "data: {\"n\":1}\n\n")
+				fl.Flush()
+				select { // the second event waits until the client saw the first
+				case <-release:
+				case <-time.After(5 * time.Second):
+				}
+				fmt.Fprint(w, "data: {\"n\":2}\n\ndata: [DONE]\n\n")
+				fl.Flush()
+			}))
+			defer be.Close()
+			defer unblock()
+			cfg := strings.Replace(twoVersions(be.URL, be.URL, 1, 0, ""), "/v1/models/iris", "/v1/", 1)
+			cfg = strings.Replace(cfg, "protocol: kserve-v1", "protocol: "+tc.protocol, 1)
+			v := startVane(t, cfg)
+			req, _ := http.NewRequest(http.MethodPost, v.url+"/v1/chat/completions", strings.NewReader(`{"stream":true}`))
+			if tc.accept != "" {
+				req.Header.Set("Accept", tc.accept)
+			}
+			start := time.Now()
+			resp, err := httpClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+			assert.Equal(t, "v1", resp.Header.Get("X-Vane-Version"))
+			r := bufio.NewReader(resp.Body)
+			first, err := r.ReadString('\n')
+			require.NoError(t, err)
+			assert.Equal(t, "data: {\"n\":1}\n", first)
+			// Had vane buffered the stream, the first event would come only
+			// after the backend's 5 s fallback ended the stream.
+			require.Less(t, time.Since(start), 4*time.Second, "the first event waited for the end of the stream")
+			unblock()
+			rest := new(strings.Builder)
+			_, err = r.WriteTo(rest)
+			require.NoError(t, err)
+			assert.Contains(t, rest.String(), "data: [DONE]")
+		})
+	}
 }
 
 func TestMetricsCountRequests(t *testing.T) {

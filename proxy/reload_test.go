@@ -50,7 +50,21 @@ func runFromFile(t *testing.T, yaml string) *running {
 		cancel()
 		<-r.done
 	})
+	waitReady(t, r.admin)
 	return r
+}
+
+// waitReady waits until health probes made every model routable.
+func waitReady(t *testing.T, admin string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(admin + "/readyz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 5*time.Second, 5*time.Millisecond, "vane never became ready")
 }
 
 // writeAtomic writes like an editor or `kubectl cp` would: a temporary

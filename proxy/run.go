@@ -86,7 +86,7 @@ func (s *Server) ListenAndServe(ctx context.Context, opts RunOptions, log *slog.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := configs.Watch(bg, opts.ConfigPath, opts.WatchDebounce, func() {
+			err := configs.WatchFrom(bg, opts.ConfigPath, s.snap.Load().hash, opts.WatchDebounce, func() {
 				log.Info("config file changed; reloading")
 				_, _ = s.Reload()
 			}, func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...), "component", "watch") })

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/vaneproxy/vane/configs"
+	"github.com/vaneproxy/vane/health"
 )
 
 // Options are the dependencies of a Server. Zero values are usable except
@@ -41,6 +42,7 @@ type Server struct {
 	now     func() time.Time
 	metrics *Metrics
 	ids     *requestIDs
+	health  *health.Checker
 
 	snap atomic.Pointer[snapshot]
 	// reloadMu serializes config loads so two reloads never build from the
@@ -72,6 +74,11 @@ func New(cfg *configs.Config, raw []byte, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, metrics: m, ids: newRequestIDs()}
+	s.health, err = health.NewChecker(health.Options{Registerer: opts.Registerer, Logger: opts.Logger,
+		Now: opts.Now, OnChange: s.onHealthChange})
+	if err != nil {
+		return nil, fmt.Errorf("starting health checks: %w", err)
+	}
 	snap, _, err := s.buildSnapshot(cfg, raw, nil)
 	if err != nil {
 		return nil, err
@@ -156,6 +163,7 @@ func (s *Server) apply(cfg *configs.Config, raw []byte) (string, error) {
 			"listen", prev.cfg.Listen, "admin_listen", prev.cfg.Admin.Listen)
 	}
 	s.snap.Store(snap)
+	s.syncRoutable(snap)
 	s.metrics.publishWeights(snap, prev)
 	s.metrics.reloaded(true, snap.loadedAt, false)
 	// In-flight requests of removed endpoints hold their own references;
@@ -171,6 +179,16 @@ func (s *Server) apply(cfg *configs.Config, raw []byte) (string, error) {
 // and lets in-flight requests finish for up to the config's drain timeout.
 // It returns nil after a complete drain.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hctx, stopHealth := context.WithCancel(context.Background())
+	healthDone := make(chan struct{})
+	go func() {
+		defer close(healthDone)
+		s.health.Run(hctx)
+	}()
+	defer func() {
+		stopHealth()
+		<-healthDone
+	}()
 	h1ln := newChanListener(ln.Addr())
 	errc := make(chan error, 2)
 	go func() { errc <- s.h1.Serve(h1ln) }()

@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/vaneproxy/vane/configs"
+	"github.com/vaneproxy/vane/health"
 	"github.com/vaneproxy/vane/routing"
 )
 
@@ -29,6 +30,14 @@ type snapshot struct {
 	// noVersion is indexed by model index: requests refused before a
 	// version was chosen.
 	noVersion []*versionMetrics
+	// breakers and limiters are indexed by routing.Endpoint.ID; a nil
+	// limiter means no concurrency limit.
+	breakers []*health.Breaker
+	limiters []limiter
+	// policies is indexed by model index.
+	policies []*policy
+	// byKey finds an endpoint of this snapshot by its health key.
+	byKey map[string]*routing.Endpoint
 }
 
 // upstream is the transport state of one endpoint, carried across reloads
@@ -39,11 +48,12 @@ type upstream struct {
 	hc *fasthttp.HostClient
 	// h2c is true for h2c:// endpoints, which go through net/http.
 	h2c bool
+	// lim caps in-flight requests (limits.endpoint_concurrency = limN).
+	lim  limiter
+	limN int
 }
 
-func endpointKey(model, version, url string) string {
-	return model + "\x00" + version + "\x00" + url
-}
+func endpointKey(model, version, url string) string { return health.Key(model, version, url) }
 
 // buildSnapshot derives a snapshot from a validated config, reusing the
 // routing state and upstream pools of prev where keys survive. It returns
@@ -69,21 +79,49 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		unmatched: s.metrics.forVersion("", ""),
 	}
 	kept := map[string]bool{}
+	snap.byKey = map[string]*routing.Endpoint{}
+	var targets []health.Target
 	for _, ep := range table.Endpoints() {
 		key := endpointKey(ep.Model, ep.Version, ep.URL)
+		mc := &cfg.Models[modelIndex(table, ep.Model)]
 		u, ok := old[key]
-		if !ok {
+		if !ok || u.limN != mc.Limits.EndpointConcurrency {
 			u = s.newUpstream(key, ep, cfg)
+			u.limN = mc.Limits.EndpointConcurrency
+			u.lim = newLimiter(u.limN)
 		}
 		kept[key] = true
 		snap.upstreams = append(snap.upstreams, u)
+		snap.limiters = append(snap.limiters, u.lim)
+		snap.byKey[key] = ep
+		targets = append(targets, health.Target{
+			Key: key, Model: ep.Model, Version: ep.Version, URL: ep.URL,
+			Scheme: ep.Scheme, Addr: ep.Addr, Protocol: mc.Protocol,
+			Health: mc.Health, Breaker: mc.CircuitBreaker,
+		})
 	}
+	// Health learns the new endpoint set first, so the new table starts
+	// from what health knows (new endpoints: not routable until their
+	// first passing probe) before it is published.
+	s.health.Update(targets)
+	for _, ep := range table.Endpoints() {
+		snap.breakers = append(snap.breakers, s.health.Breaker(endpointKey(ep.Model, ep.Version, ep.URL)))
+	}
+	s.syncRoutable(snap)
 	for _, m := range table.Models() {
 		row := make([]*versionMetrics, len(m.Versions))
 		for i, v := range m.Versions {
 			row[i] = s.metrics.forVersion(m.Name, v.Name)
 		}
 		snap.metrics = append(snap.metrics, row)
+		var prevPol *policy
+		var prevCfg *configs.Model
+		if prev != nil {
+			if pi := modelIndex(prev.table, m.Name); pi >= 0 {
+				prevPol, prevCfg = prev.policies[pi], &prev.cfg.Models[pi]
+			}
+		}
+		snap.policies = append(snap.policies, newPolicy(&cfg.Models[m.Index], prevPol, prevCfg))
 		snap.noVersion = append(snap.noVersion, s.metrics.forVersion(m.Name, ""))
 	}
 	var gone []*upstream
@@ -93,6 +131,39 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		}
 	}
 	return snap, gone, nil
+}
+
+// syncRoutable sets every endpoint's routable flag in snap from health.
+func (s *Server) syncRoutable(snap *snapshot) {
+	for key, ep := range snap.byKey {
+		if r := s.health.Routable(key); ep.Routable() != r {
+			snap.table.SetRoutable(ep, r)
+		}
+	}
+}
+
+// onHealthChange applies a health or breaker transition to the snapshot
+// being served. Transitions that land on a snapshot being replaced are
+// caught by the sweep after each publish.
+func (s *Server) onHealthChange(key string, routable bool) {
+	snap := s.snap.Load()
+	if snap == nil {
+		return
+	}
+	if ep := snap.byKey[key]; ep != nil && ep.Routable() != routable {
+		snap.table.SetRoutable(ep, routable)
+		s.metrics.publishWeights(snap, nil)
+	}
+}
+
+// modelIndex is the index of the model named name in t, or -1.
+func modelIndex(t *routing.Table, name string) int {
+	for i, m := range t.Models() {
+		if m.Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // newUpstream creates the transport state of one endpoint. The read and

@@ -1,0 +1,207 @@
+package proxy
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+
+	"github.com/failsafe-go/failsafe-go/budget"
+	"github.com/failsafe-go/failsafe-go/bulkhead"
+
+	"github.com/vaneproxy/vane/configs"
+	"github.com/vaneproxy/vane/routing"
+)
+
+// ErrBreakerOpen means every endpoint the request could use refused it
+// through its circuit breaker.
+var ErrBreakerOpen = errors.New("circuit breaker open")
+
+// ErrOverloaded means every endpoint the request could use is at its
+// concurrency limit (limits.endpoint_concurrency).
+var ErrOverloaded = errors.New("endpoint concurrency limit reached")
+
+// retryBudget is the part of failsafe-go's budget that vane uses: the
+// request path records live requests and asks for a permit per retry.
+type retryBudget interface {
+	RecordExecution()
+	ReleaseExecution()
+	TryAcquirePermit() bool
+	ReleasePermit()
+}
+
+// limiter is the part of failsafe-go's bulkhead that vane uses.
+type limiter interface {
+	TryAcquirePermit() bool
+	ReleasePermit()
+}
+
+// policy is one model's resilience settings, resolved at snapshot build.
+type policy struct {
+	attempts int
+	budget   retryBudget
+	// retryOn[code] is true for the statuses that are retried.
+	retryOn [600]bool
+	// pinned (override) requests stay in their version; the others may move
+	// to another version when theirs has no endpoint left.
+	onUnhealthy string
+	fallback    string
+}
+
+func newPolicy(m *configs.Model, prev *policy, prevCfg *configs.Model) *policy {
+	p := &policy{attempts: m.Retry.Attempts, onUnhealthy: m.Routing.OnUnhealthy, fallback: m.Routing.Fallback}
+	for _, s := range m.Retry.OnStatuses {
+		if s >= 0 && s < len(p.retryOn) {
+			p.retryOn[s] = true
+		}
+	}
+	// The budget counts live requests: keep it across reloads that do not
+	// change it, so a reload does not forget the retries in flight.
+	if prev != nil && prevCfg != nil && prevCfg.Retry.BudgetRatio == m.Retry.BudgetRatio &&
+		prevCfg.Retry.MinConcurrent == m.Retry.MinConcurrent {
+		p.budget = prev.budget
+	} else {
+		p.budget = budget.NewBuilder().
+			WithMaxRate(m.Retry.BudgetRatio).
+			WithMinConcurrency(uint(max(m.Retry.MinConcurrent, 0))).
+			Build().(retryBudget)
+	}
+	return p
+}
+
+// newLimiter returns the concurrency limit of one endpoint, or nil.
+func newLimiter(n int) limiter {
+	if n <= 0 {
+		return nil
+	}
+	return bulkhead.NewBuilder[any](uint(n)).Build()
+}
+
+// attempt is the resilience state of one request across its tries.
+type attempt struct {
+	snap   *snapshot
+	mod    *routing.Model
+	v      *routing.Version
+	pinned bool
+	tried  [8]int // endpoint IDs already tried; more tries reuse the last slot
+	n      int
+}
+
+func (a *attempt) triedEndpoint(id int) bool {
+	for i := range min(a.n, len(a.tried)) {
+		if a.tried[i] == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *attempt) markTried(id int) {
+	a.tried[min(a.n, len(a.tried)-1)] = id
+	a.n++
+}
+
+// acquire picks an endpoint of a.v that its breaker and limiter admit,
+// trying the routing choice first and then every other untried routable
+// endpoint of the version. It returns the endpoint with its breaker permit
+// and limiter slot taken, or the error that explains why none could be.
+func (a *attempt) acquire(first *routing.Endpoint) (*routing.Endpoint, error) {
+	var why error = ErrNoEndpoint
+	try := func(ep *routing.Endpoint) bool {
+		if ep == nil || a.triedEndpoint(ep.ID) || !ep.Routable() {
+			return false
+		}
+		if l := a.snap.limiters[ep.ID]; l != nil && !l.TryAcquirePermit() {
+			why = ErrOverloaded
+			return false
+		}
+		if !a.snap.breakers[ep.ID].Allow() {
+			if l := a.snap.limiters[ep.ID]; l != nil {
+				l.ReleasePermit()
+			}
+			why = ErrBreakerOpen
+			a.markTried(ep.ID)
+			return false
+		}
+		return true
+	}
+	if try(first) {
+		return first, nil
+	}
+	for _, ep := range a.v.Endpoints {
+		if ep != first && try(ep) {
+			return ep, nil
+		}
+	}
+	return nil, why
+}
+
+// release gives back what acquire took and records the outcome.
+func (a *attempt) release(ep *routing.Endpoint, status int, err error) {
+	a.snap.breakers[ep.ID].Record(status, err)
+	if l := a.snap.limiters[ep.ID]; l != nil {
+		l.ReleasePermit()
+	}
+	a.markTried(ep.ID)
+}
+
+// nextVersion is where a retry goes when a.v has no endpoint left: another
+// routable version by the on_unhealthy rule (redistribute: weighted among
+// the other routable versions; fallback: the fallback version; fail: none).
+// Pinned requests never move.
+func (a *attempt) nextVersion(p *policy) *routing.Version {
+	if a.pinned {
+		return nil
+	}
+	switch p.onUnhealthy {
+	case configs.OnUnhealthyFallback:
+		if fb := a.mod.Version(strBytes(p.fallback)); fb != nil && fb != a.v && fb.Routable() {
+			return fb
+		}
+		return nil
+	case configs.OnUnhealthyFail:
+		return nil
+	}
+	total := 0.0
+	for _, v := range a.mod.Versions {
+		if v != a.v && v.Weight > 0 && v.Routable() {
+			total += v.Weight
+		}
+	}
+	if total == 0 {
+		return nil
+	}
+	x := rand.Float64() * total
+	var last *routing.Version
+	for _, v := range a.mod.Versions {
+		if v != a.v && v.Weight > 0 && v.Routable() {
+			last = v
+			if x -= v.Weight; x < 0 {
+				return v
+			}
+		}
+	}
+	return last
+}
+
+// retryable reports whether an attempt's outcome may be retried: connect
+// errors and resets before any response, and the configured statuses.
+// Timeouts are not retried: the model's timeout covers the whole exchange.
+func (p *policy) retryable(status int, err error) bool {
+	if err != nil {
+		return !isTimeout(err)
+	}
+	return status >= 0 && status < len(p.retryOn) && p.retryOn[status]
+}
+
+// serveBreakerReset closes breakers by hand: POST /breakers/reset with
+// optional model, version and endpoint query parameters ("" matches any).
+func (s *Server) serveBreakerReset(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	n := s.health.Reset(q.Get("model"), q.Get("version"), strings.TrimSpace(q.Get("endpoint")))
+	if n == 0 {
+		writeJSON(w, http.StatusNotFound, apiError{Error: "no endpoint matches", Model: q.Get("model"), Version: q.Get("version")})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"reset": n})
+}
