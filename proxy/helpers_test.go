@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -140,3 +141,5 @@ func post(t *testing.T, url, body string, hdr map[string]string) (*http.Response
 	require.NoError(t, err)
 	return resp, string(b)
 }
+
+func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }

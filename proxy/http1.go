@@ -171,6 +171,12 @@ func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing
 		return
 	}
 	removeHopHeaders(&ctx.Response.Header)
+	if status >= 500 && len(ctx.Response.Body()) == 0 {
+		// An upstream failure without a body still reaches the client as
+		// a JSON error naming the model and version, never empty.
+		ctx.SetContentType("application/json")
+		ctx.SetBody(errorBody(fmt.Errorf("upstream answered %d", status), mod.Name, lastEP.Version))
+	}
 	ctx.Response.Header.Set(HeaderVersion, lastEP.Version)
 	ctx.Response.Header.SetBytesV(HeaderRequestID, rid)
 	vm.observe(status, s.now().Sub(ctx.Time()))
