@@ -29,6 +29,7 @@ func (s *Server) AdminHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.HandleFunc("GET /status", s.serveStatus)
+	mux.Handle("GET /drift", s.monitor.Handler())
 	mux.HandleFunc("POST /reload", s.guard(s.serveReload))
 	mux.HandleFunc("POST /breakers/reset", s.guard(s.serveBreakerReset))
 	return mux

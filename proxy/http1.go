@@ -167,7 +167,7 @@ func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing
 		return
 	}
 	if stream {
-		s.respondStream(ctx, resp, lastEP, vm, deadline, rid)
+		s.respondStream(ctx, mod, resp, lastEP, vm, deadline, rid)
 		return
 	}
 	removeHopHeaders(&ctx.Response.Header)
@@ -180,6 +180,9 @@ func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing
 	ctx.Response.Header.Set(HeaderVersion, lastEP.Version)
 	ctx.Response.Header.SetBytesV(HeaderRequestID, rid)
 	vm.observe(status, s.now().Sub(ctx.Time()))
+	if sampled(mod, rid) {
+		s.sample1(ctx, mod, lastEP.Version, status, &ctx.Response, ctx.Response.Body())
+	}
 }
 
 // mayStream reports whether the answer may be a stream that must reach the
@@ -211,7 +214,7 @@ func (s *Server) upstreamFailed1(ctx *fasthttp.RequestCtx, vm *versionMetrics, e
 // sized bodies are read whole first, so an upstream failure half-way still
 // becomes a well-formed 502 rather than a truncated answer. ep's in-flight
 // count is released when the body is done.
-func (s *Server) respondStream(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, ep *routing.Endpoint, vm *versionMetrics, deadline time.Time, rid []byte) {
+func (s *Server) respondStream(ctx *fasthttp.RequestCtx, mod *routing.Model, resp *fasthttp.Response, ep *routing.Endpoint, vm *versionMetrics, deadline time.Time, rid []byte) {
 	removeHopHeaders(&resp.Header)
 	resp.Header.CopyTo(&ctx.Response.Header)
 	ctx.Response.Header.Set(HeaderVersion, ep.Version)
@@ -231,17 +234,29 @@ func (s *Server) respondStream(ctx *fasthttp.RequestCtx, resp *fasthttp.Response
 		if err != nil {
 			ctx.Response.Reset()
 			s.upstreamFailed1(ctx, vm, err, ep.Model, ep.Version, rid)
+			return
+		}
+		if sampled(mod, rid) {
+			s.sample1(ctx, mod, ep.Version, code, &ctx.Response, ctx.Response.Body())
 		}
 		return
+	}
+	var tee *streamTee
+	if sampled(mod, rid) {
+		tee = s.newStreamTee(ctx, mod, ep.Version, code, &resp.Header)
 	}
 	ctx.Response.Header.SetContentLength(-1)
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		bp := streamBufPool.Get().(*[]byte)
 		defer streamBufPool.Put(bp)
-		err := copyFlushing(w, body, *bp, deadline)
-		if err != nil && !errors.Is(err, io.EOF) {
+		err := copyFlushing(w, body, *bp, deadline, tee)
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
+		if err != nil {
 			vm.upstreamError(err)
 		}
+		tee.finish(start, err)
 		s.done1(ep, vm, code, start, resp)
 	})
 }
@@ -257,10 +272,11 @@ func (s *Server) done1(ep *routing.Endpoint, vm *versionMetrics, code int, start
 // copyFlushing copies src to w, flushing after every read so each event of
 // a stream reaches the client as soon as the upstream sent it. It stops at
 // the deadline: the model's timeout covers the whole exchange.
-func copyFlushing(w *bufio.Writer, src io.Reader, buf []byte, deadline time.Time) error {
+func copyFlushing(w *bufio.Writer, src io.Reader, buf []byte, deadline time.Time, tee *streamTee) error {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
+			tee.write(buf[:n])
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return werr
 			}

@@ -258,7 +258,7 @@ func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, a *attempt, ep *routing.En
 		defer cancel()
 		bp := streamBufPool.Get().(*[]byte)
 		defer streamBufPool.Put(bp)
-		err := copyFlushing(w, resp.Body, *bp, deadline)
+		err := copyFlushing(w, resp.Body, *bp, deadline, nil)
 		_ = resp.Body.Close()
 		if err != nil && !errors.Is(err, io.EOF) {
 			vm.upstreamError(err)

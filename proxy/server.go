@@ -17,6 +17,7 @@ import (
 
 	"github.com/vaneproxy/vane/configs"
 	"github.com/vaneproxy/vane/health"
+	"github.com/vaneproxy/vane/monitor"
 )
 
 // Options are the dependencies of a Server. Zero values are usable except
@@ -43,6 +44,7 @@ type Server struct {
 	metrics *Metrics
 	ids     *requestIDs
 	health  *health.Checker
+	monitor *monitor.Monitor
 
 	snap atomic.Pointer[snapshot]
 	// reloadMu serializes config loads so two reloads never build from the
@@ -78,6 +80,13 @@ func New(cfg *configs.Config, raw []byte, opts Options) (*Server, error) {
 		Now: opts.Now, OnChange: s.onHealthChange})
 	if err != nil {
 		return nil, fmt.Errorf("starting health checks: %w", err)
+	}
+	s.monitor, err = monitor.New(monitor.Options{Registerer: opts.Registerer, Logger: opts.Logger, Now: opts.Now})
+	if err != nil {
+		return nil, fmt.Errorf("starting the drift monitor: %w", err)
+	}
+	if err := s.monitor.Configure(cfg); err != nil {
+		return nil, fmt.Errorf("configuring the drift monitor: %w", err)
 	}
 	snap, _, err := s.buildSnapshot(cfg, raw, nil)
 	if err != nil {
@@ -153,6 +162,13 @@ func (s *Server) apply(cfg *configs.Config, raw []byte) (string, error) {
 		s.metrics.reloaded(true, s.now(), false)
 		return h, nil
 	}
+	// The monitor is configured first: a reference file it cannot read
+	// rejects the whole config, and the old one keeps serving.
+	if err := s.monitor.Configure(cfg); err != nil {
+		err = fmt.Errorf("configuring the drift monitor: %w", err)
+		s.rejected(err)
+		return "", err
+	}
 	snap, gone, err := s.buildSnapshot(cfg, raw, prev)
 	if err != nil {
 		s.rejected(err)
@@ -185,9 +201,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(healthDone)
 		s.health.Run(hctx)
 	}()
+	monitorDone := make(chan struct{})
+	go func() {
+		defer close(monitorDone)
+		s.monitor.Run(hctx)
+	}()
 	defer func() {
 		stopHealth()
 		<-healthDone
+		<-monitorDone
 	}()
 	h1ln := newChanListener(ln.Addr())
 	errc := make(chan error, 2)
