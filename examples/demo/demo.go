@@ -30,8 +30,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Tick is the summary interval; default 1s.
 	Tick time.Duration
-	// Rate is the generator's target requests per second; default 200.
+	// Rate is the generator's target requests per second; default 300.
 	Rate int
+	// DriftAfter is when the generator starts shifting petal_length by
+	// DriftBy (default 20s and +1.5); negative means never.
+	DriftAfter time.Duration
+	DriftBy    float64
 	// Ready, when set, is called with the proxy and admin addresses.
 	Ready func(proxyAddr, adminAddr string)
 }
@@ -56,7 +60,13 @@ func Run(ctx context.Context, opts Options) error {
 		opts.Tick = time.Second
 	}
 	if opts.Rate <= 0 {
-		opts.Rate = 200
+		opts.Rate = 300
+	}
+	if opts.DriftAfter == 0 {
+		opts.DriftAfter = 20 * time.Second
+	}
+	if opts.DriftBy == 0 {
+		opts.DriftBy = 1.5
 	}
 	raw, err := configs.Example("demo.yaml")
 	if err != nil {
@@ -116,7 +126,19 @@ func Run(ctx context.Context, opts Options) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); gen.run(ctx) }()
-	summarize(ctx, opts.Out, gen, opts.Tick)
+	if opts.DriftAfter > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-ctx.Done():
+			case <-time.After(opts.DriftAfter):
+				gen.drift(opts.DriftBy)
+				fmt.Fprintf(opts.Out, "--- input drift starts now: petal_length %+.1f (the other features stay as they were)\n", opts.DriftBy)
+			}
+		}()
+	}
+	summarize(ctx, opts.Out, gen, newAlertWatch("http://"+addrs[1]), opts.Tick)
 	wg.Wait()
 	stopServe()
 	if err := <-serveErr; err != nil && !errors.Is(err, context.Canceled) {
@@ -134,12 +156,14 @@ func printBanner(w io.Writer, data, admin string) {
   metrics  http://%[2]s/metrics
   status   http://%[2]s/status
 
+  drift    http://%[2]s/drift
+
   try:  curl -s -H 'X-Vane-Version: v2' -d '{"instances":[[6.8,2.8,4.8,1.4]]}' http://%[1]s/v1/models/iris:predict
 
 `, data, admin)
 }
 
-func summarize(ctx context.Context, w io.Writer, gen *generator, tick time.Duration) {
+func summarize(ctx context.Context, w io.Writer, gen *generator, alerts *alertWatch, tick time.Duration) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
@@ -147,7 +171,10 @@ func summarize(ctx context.Context, w io.Writer, gen *generator, tick time.Durat
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			fmt.Fprintln(w, gen.line(tick))
+			for _, l := range alerts.changes(ctx) {
+				fmt.Fprintln(w, l)
+			}
+			fmt.Fprintln(w, gen.line(tick)+alerts.summary())
 		}
 	}
 }

@@ -2,6 +2,8 @@ package demo
 
 import (
 	"bytes"
+	"math"
+	"sync/atomic"
 	"context"
 	"fmt"
 	"io"
@@ -20,6 +22,9 @@ type generator struct {
 	rate   int
 	client *http.Client
 	start  time.Time
+
+	// shift is added to petal_length once drift starts (read by workers).
+	shift atomic.Uint64 // math.Float64bits
 
 	// mu guards the counters below.
 	mu        sync.Mutex
@@ -40,6 +45,9 @@ func newGenerator(base string, rate int) *generator {
 }
 
 const workers = 4
+
+// drift makes every later row's petal_length larger by d.
+func (g *generator) drift(d float64) { g.shift.Store(math.Float64bits(d)) }
 
 func (g *generator) run(ctx context.Context) {
 	var wg sync.WaitGroup
@@ -69,8 +77,9 @@ func (g *generator) run(ctx context.Context) {
 func (g *generator) once(ctx context.Context, rnd *rand.Rand) {
 	centers := [3][4]float64{{5.0, 3.4, 1.5, 0.2}, {5.9, 2.8, 4.3, 1.3}, {6.6, 3.0, 5.6, 2.0}}
 	c := centers[rnd.IntN(3)]
+	shift := math.Float64frombits(g.shift.Load())
 	body := fmt.Sprintf(`{"instances":[[%.2f,%.2f,%.2f,%.2f]]}`,
-		c[0]+rnd.NormFloat64()*0.3, c[1]+rnd.NormFloat64()*0.3, c[2]+rnd.NormFloat64()*0.3, c[3]+rnd.NormFloat64()*0.2)
+		c[0]+rnd.NormFloat64()*0.3, c[1]+rnd.NormFloat64()*0.3, c[2]+rnd.NormFloat64()*0.3+shift, c[3]+rnd.NormFloat64()*0.2)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.url, bytes.NewReader([]byte(body)))
 	if err != nil {
 		return

@@ -1,0 +1,60 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// syncBuffer is a bytes.Buffer safe for the demo's writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDemoShowsTheSplitAndTheDrift runs the demo as `vane demo` does, with
+// the drift brought forward: the split is visible, the shifted feature and
+// the prediction alert, the stable features do not.
+func TestDemoShowsTheSplitAndTheDrift(t *testing.T) {
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", Out: &out,
+			Tick: 250 * time.Millisecond, DriftAfter: 3 * time.Second})
+	}()
+	require.Eventually(t, func() bool {
+		return strings.Contains(out.String(), "DRIFT ALERT: iris v1 petal_length")
+	}, 30*time.Second, 50*time.Millisecond, "no alert for the shifted feature:\n%s", out.String())
+	cancel()
+	require.NoError(t, <-done)
+	text := out.String()
+	assert.Contains(t, text, "/metrics")
+	assert.Contains(t, text, "/drift")
+	assert.Contains(t, text, "input drift starts now")
+	for _, stable := range []string{"sepal_length", "sepal_width", "petal_width"} {
+		assert.NotContains(t, text, "DRIFT ALERT: iris v1 "+stable, "a stable feature alerted")
+	}
+	last := text[strings.LastIndex(strings.TrimRight(text, "\n"), "\n")+1:]
+	assert.Contains(t, last, "errors=0")
+	assert.Contains(t, last, "v2=")
+}
