@@ -2,16 +2,16 @@ package demo
 
 import (
 	"bytes"
-	"math"
-	"sync/atomic"
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
