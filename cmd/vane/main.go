@@ -18,11 +18,14 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/vaneproxy/vane/configs"
 	"github.com/vaneproxy/vane/examples/demo"
+	"github.com/vaneproxy/vane/monitor"
+	"github.com/vaneproxy/vane/monitor/decode"
 	"github.com/vaneproxy/vane/proxy"
 )
 
@@ -40,6 +43,8 @@ commands:
   serve -config FILE      run the proxy (default config vane.yaml)
   validate -config FILE   check a config; prints ok or one line per problem
   demo [-duration D]      toy model backends, vane and a traffic generator in one process
+  reference build -protocol P [-features a,b,...] [-paths name=path,...] [-prediction-path p]
+                          read request bodies (one per line) on stdin, write a reference profile on stdout
   version                 print the version
 `
 
@@ -55,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return validate(args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(args[1:], stdout, stderr)
+	case "reference":
+		return reference(args[1:], os.Stdin, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "vane", versionString())
 		return 0
@@ -182,5 +189,47 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vane demo: %v\n", err)
 		return 1
 	}
+	return 0
+}
+
+func reference(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "build" {
+		fmt.Fprint(stderr, "usage: vane reference build -protocol P [-features a,b] [-paths name=path,...] [-prediction-path p] < data.jsonl > ref.json\n")
+		return 2
+	}
+	fs := flag.NewFlagSet("reference build", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	protocol := fs.String("protocol", "", "kserve-v1, kserve-v2, tfserving, mlflow, openai or raw")
+	features := fs.String("features", "", "comma-separated names of the input columns (as monitor.features)")
+	paths := fs.String("paths", "", "raw protocol: comma-separated name=dot.path pairs (as monitor.paths)")
+	predPath := fs.String("prediction-path", "", "raw protocol: dot path of the prediction in a response")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	spec := decode.Spec{Protocol: configs.Protocol(*protocol), PredictionPath: *predPath}
+	if !spec.Protocol.Known() || spec.Protocol == configs.ProtocolGRPC {
+		fmt.Fprintf(stderr, "vane reference build: -protocol %q: must be one of kserve-v1, kserve-v2, tfserving, mlflow, openai, raw\n", *protocol)
+		return 2
+	}
+	if *features != "" {
+		spec.Features = strings.Split(*features, ",")
+	}
+	if *paths != "" {
+		spec.Paths = map[string]string{}
+		for _, kv := range strings.Split(*paths, ",") {
+			name, path, ok := strings.Cut(kv, "=")
+			if !ok || name == "" || path == "" {
+				fmt.Fprintf(stderr, "vane reference build: -paths: %q is not name=path\n", kv)
+				return 2
+			}
+			spec.Paths[name] = path
+		}
+	}
+	rows, err := monitor.BuildProfile(stdin, &spec, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "vane reference build: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "vane reference build: %d rows profiled\n", rows)
 	return 0
 }

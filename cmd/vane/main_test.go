@@ -7,10 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vaneproxy/vane/configs"
+	"github.com/vaneproxy/vane/monitor"
 )
 
 func runCmd(args ...string) (int, string, string) {
@@ -70,4 +72,39 @@ func TestDemoRunsAndStops(t *testing.T) {
 	assert.Contains(t, last, "v1=")
 	assert.Contains(t, last, "v2=")
 	assert.Contains(t, last, "errors=0")
+}
+
+func TestReferenceBuild(t *testing.T) {
+	var out, errb bytes.Buffer
+	in := strings.NewReader("{\"instances\": [[1, 2]]}\n{\"instances\": [[3, 4]]}\n")
+	code := reference([]string{"build", "-protocol", "kserve-v1", "-features", "a,b"}, in, &out, &errb)
+	require.Equal(t, 0, code, errb.String())
+	assert.Contains(t, out.String(), `"format":"vane-reference/v1"`)
+	assert.Contains(t, out.String(), `"a":{"kind":"numeric","values":[1,3]}`)
+	assert.Contains(t, errb.String(), "2 rows")
+
+	// The profile it writes is one a config can name.
+	dir := t.TempDir()
+	ref := filepath.Join(dir, "ref.json")
+	require.NoError(t, os.WriteFile(ref, out.Bytes(), 0o600))
+	cfg, err := configs.Parse([]byte(`
+models:
+  - name: iris
+    match: {path_prefix: /}
+    protocol: kserve-v1
+    versions: [{name: v1, endpoints: ["http://127.0.0.1:1"]}]
+    monitor: {features: [a, b], reference: {file: "` + ref + `"}}
+`))
+	require.NoError(t, err)
+	mon, err := monitor.New(monitor.Options{Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	require.NoError(t, mon.Configure(cfg))
+	assert.Equal(t, 2, mon.Report().Models[0].Versions[0].ReferenceSize)
+	out.Reset()
+
+	code = reference([]string{"build", "-protocol", "nope"}, strings.NewReader(""), &out, &errb)
+	assert.Equal(t, 2, code)
+	code = reference([]string{"build", "-protocol", "kserve-v1"}, strings.NewReader("garbage\n"), &out, &errb)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errb.String(), "line 1")
 }
