@@ -4,7 +4,9 @@ PKGS     ?= ./...
 BIN      ?= bin/vane
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test lint demo bench fmt tidy clean
+FUZZTIME ?= 30s
+
+.PHONY: all build test lint demo bench bench-peers soak fuzz fmt tidy clean
 
 all: lint test build
 
@@ -29,6 +31,23 @@ demo:
 ## bench: Go benchmarks of the hot pieces, with allocations
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
+
+## bench-peers: vane against nginx, HAProxy, Caddy and Go peers, one pinned core each (installs Debian packages)
+bench-peers:
+	bash bench/peers.sh
+
+## soak: ten million requests at 256 connections, printing RSS (TOTAL=... to change)
+soak:
+	bash bench/soak.sh
+
+## fuzz: every fuzz target for FUZZTIME each (seed corpora live in testdata/fuzz)
+fuzz:
+	@set -e; for pkg in $$(go list ./...); do \
+	  dir=$$(go list -f '{{.Dir}}' $$pkg); \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
 
 fmt:
 	gofmt -w .
