@@ -108,8 +108,11 @@ func TestWebhookRaiseAndResolve(t *testing.T) {
 	require.NotNil(t, resolve[0].EndsAt, "resolved")
 	assert.True(t, resolve[0].EndsAt.Equal(f.clock.Now()))
 
-	sent, _ := f.value(t, "vane_monitor_webhook_sent_total", nil)
-	assert.Equal(t, 2.0, sent)
+	// The sender counts a delivery after the sink has answered it.
+	require.Eventually(t, func() bool {
+		sent, _ := f.value(t, "vane_monitor_webhook_sent_total", nil)
+		return sent == 2
+	}, 5*time.Second, 5*time.Millisecond, "two deliveries counted")
 	failed, _ := f.value(t, "vane_monitor_webhook_errors_total", map[string]string{"reason": "send"})
 	assert.Equal(t, 0.0, failed)
 }
