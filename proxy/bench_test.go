@@ -23,10 +23,25 @@ func fastBackend(b *testing.B) string {
 }
 
 // BenchmarkProxy is the end-to-end HTTP/1.1 path on loopback: a fasthttp
-// client, vane with two weighted versions, two fasthttp backends. Run with
-// -cpu 1 for "one core"; allocs/op include the client's and backends'.
+// client, vane with two weighted versions (health checks, breakers, retry
+// budget, sticky routing configured), two fasthttp backends; with drift
+// sampling at 1.0 (every exchange copied, queued and decoded in-process)
+// and at 0. Run with -cpu 1 for "one core"; allocs/op include the
+// client's, the backends' and the monitor worker's.
 func BenchmarkProxy(b *testing.B) {
-	v := startVaneB(b, twoVersions(fastBackend(b), fastBackend(b), 80, 20, "    routing:\n      sticky_header: x-user-id\n"))
+	for _, rate := range []string{"1.0", "0"} {
+		b.Run("sample_rate="+rate, func(b *testing.B) {
+			cfg := twoVersions(fastBackend(b), fastBackend(b), 80, 20,
+				"    routing:\n      sticky_header: x-user-id\n    monitor:\n      sample_rate: "+rate+
+					"\n      features: [sepal_length, sepal_width, petal_length, petal_width]\n")
+			benchProxy(b, cfg)
+		})
+	}
+}
+
+func benchProxy(b *testing.B, cfg string) {
+	v := startVaneB(b, cfg)
+	waitReady(b, v.admin)
 	c := &fasthttp.HostClient{Addr: v.addr, MaxConns: 64}
 	body := []byte(`{"instances":[[6.8,2.8,4.8,1.4]]}`)
 	uri := "http://" + v.addr + "/v1/models/iris:predict"

@@ -55,7 +55,7 @@ func runFromFile(t *testing.T, yaml string) *running {
 }
 
 // waitReady waits until health probes made every model routable.
-func waitReady(t *testing.T, admin string) {
+func waitReady(t testing.TB, admin string) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(admin + "/readyz")
