@@ -48,6 +48,10 @@ type Admin struct {
 	// TokenFile, when set, names a file whose trimmed content is the bearer
 	// token that mutating endpoints require.
 	TokenFile string `yaml:"token_file"`
+	// GuardReads, when true, makes /metrics, /status and /drift need the
+	// token too (/healthz and /readyz stay open for kubelet probes).
+	// Requires token_file. Default false.
+	GuardReads bool `yaml:"guard_reads"`
 }
 
 // Shutdown configures what SIGTERM does.

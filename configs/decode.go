@@ -97,6 +97,13 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		v.SetFloat(f)
 	case reflect.Int:
 		d.integer(n, v, path)
+	case reflect.Bool:
+		// Only the YAML 1.2 core booleans: yes/no/on/off are strings.
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			d.mismatch(n, path, "true or false")
+			return
+		}
+		v.SetBool(strings.EqualFold(n.Value, "true"))
 	default:
 		d.probs.add(path, n.Line, "cannot decode into %s", v.Type())
 	}

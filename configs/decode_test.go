@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -167,4 +168,16 @@ func TestAliasExpansionIsBounded(t *testing.T) {
 func TestSelfMergeIsBounded(t *testing.T) {
 	errs := problems(t, "admin: &a\n  <<: *a\n  listen: 127.0.0.1:1\n")
 	assert.NotEmpty(t, errs)
+}
+
+func TestBoolKeys(t *testing.T) {
+	base := "admin:\n  token_file: /run/token\n  guard_reads: %s\nmodels:\n  - name: m\n    match: {path_prefix: /}\n    versions: [{name: v1, endpoints: [\"http://127.0.0.1:1\"]}]\n"
+	cfg, err := Parse([]byte(fmt.Sprintf(base, "true")))
+	require.NoError(t, err)
+	assert.True(t, cfg.Admin.GuardReads)
+	for _, bad := range []string{"maybe", "yes", "1", "[true]"} {
+		_, err := Parse([]byte(fmt.Sprintf(base, bad)))
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "admin.guard_reads (line 3)", bad)
+	}
 }

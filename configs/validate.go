@@ -57,6 +57,9 @@ func validate(c *Config, idx nodeIndex) Errors {
 
 // listeners checks both addresses and that they cannot collide.
 func (v *validator) listeners(c *Config) {
+	if c.Admin.GuardReads && c.Admin.TokenFile == "" {
+		v.add("admin.guard_reads", "needs admin.token_file: there is no token to guard with")
+	}
 	data, dataOK := v.address("listen", c.Listen)
 	admin, adminOK := v.address("admin.listen", c.Admin.Listen)
 	if !dataOK || !adminOK || data.port != admin.port || data.port == "0" {

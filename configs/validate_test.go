@@ -102,6 +102,7 @@ func TestRules(t *testing.T) {
 		{"listen not host:port", []string{"listen: 127.0.0.1:8080", "listen: localhost"}, "listen", "listen: localhost", 1, "must be host:port", 0},
 		{"listen port not a number", []string{"listen: 127.0.0.1:8080", "listen: 127.0.0.1:http"}, "listen", "listen: 127.0.0.1:http", 1, "port must be a number", 0},
 		{"listen port out of range", []string{"listen: 127.0.0.1:8080", "listen: 127.0.0.1:70000"}, "listen", "70000", 1, "port must be a number", 0},
+		{"guard_reads without a token", []string{"  listen: 127.0.0.1:9901", "  listen: 127.0.0.1:9901\n  guard_reads: true"}, "admin.guard_reads", "guard_reads: true", 1, "needs admin.token_file", 0},
 		{"admin equals listen", []string{"  listen: 127.0.0.1:9901", "  listen: 127.0.0.1:8080"}, "admin.listen", "  listen: 127.0.0.1:8080", 1, "must differ from listen", 0},
 		{"admin wildcard on data port", []string{"  listen: 127.0.0.1:9901", "  listen: 0.0.0.0:8080"}, "admin.listen", "0.0.0.0:8080", 1, "must differ from listen", 0},
 		{"admin empty host on data port", []string{"  listen: 127.0.0.1:9901", `  listen: ":8080"`}, "admin.listen", `":8080"`, 1, "must differ from listen", 0},

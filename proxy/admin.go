@@ -20,16 +20,16 @@ import (
 // endpoints need "Authorization: Bearer <token>".
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{
+	mux.Handle("GET /metrics", s.guardRead(promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{
 		EnableOpenMetrics: true,
 		ErrorLog:          slogPrinter{s},
-	}))
+	}).ServeHTTP))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.serveReady)
-	mux.HandleFunc("GET /status", s.serveStatus)
-	mux.Handle("GET /drift", s.monitor.Handler())
+	mux.HandleFunc("GET /status", s.guardRead(s.serveStatus))
+	mux.HandleFunc("GET /drift", s.guardRead(s.monitor.Handler().ServeHTTP))
 	mux.HandleFunc("POST /reload", s.guard(s.serveReload))
 	mux.HandleFunc("POST /breakers/reset", s.guard(s.serveBreakerReset))
 	return mux
@@ -38,6 +38,18 @@ func (s *Server) AdminHandler() http.Handler {
 type slogPrinter struct{ s *Server }
 
 func (p slogPrinter) Println(v ...any) { p.s.log.Error(fmt.Sprint(v...), "component", "metrics") }
+
+// guardRead guards a reading endpoint when admin.guard_reads is set.
+func (s *Server) guardRead(h http.HandlerFunc) http.HandlerFunc {
+	guarded := s.guard(h)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.snap.Load().cfg.Admin.GuardReads {
+			guarded(w, r)
+			return
+		}
+		h(w, r)
+	}
+}
 
 // guard requires the admin bearer token when one is configured. The token
 // file is read on every call so a rotated secret takes effect at once.

@@ -26,6 +26,9 @@ var (
 	ErrUpstream = errors.New("upstream failed")
 	// ErrNoEndpoint means the chosen version has no routable endpoint.
 	ErrNoEndpoint = errors.New("version has no routable endpoint")
+	// ErrAmbiguousFraming means the request had both Content-Length and
+	// Transfer-Encoding.
+	ErrAmbiguousFraming = errors.New("request has both Content-Length and Transfer-Encoding")
 )
 
 // apiError is the JSON body of every answer vane makes itself.
@@ -38,7 +41,7 @@ type apiError struct {
 // statusOf is the one place that maps vane's errors to HTTP statuses.
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, routing.ErrUnknownVersion):
+	case errors.Is(err, routing.ErrUnknownVersion), errors.Is(err, ErrAmbiguousFraming):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrNoRoute):
 		return http.StatusNotFound

@@ -244,3 +244,28 @@ func TestEndpointConcurrencyLimitSheds(t *testing.T) {
 	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
 	assert.Contains(t, body, "concurrency limit")
 }
+
+func TestGuardReadsProtectsReadingEndpoints(t *testing.T) {
+	be := backend(t, "v1")
+	tokenFile := t.TempDir() + "/token"
+	require.NoError(t, writeFile(tokenFile, "s3cret"))
+	cfg := "admin:\n  token_file: " + tokenFile + "\n  guard_reads: true\n" + twoVersions(be.URL, be.URL, 1, 0, "")
+	cfg = strings.Replace(cfg, "admin:\n  listen: \"127.0.0.1:1\"\n", "", 1)
+	v := startVane(t, cfg) // /readyz stays open: startVane polls it without a token
+	for _, path := range []string{"/metrics", "/status", "/drift"} {
+		resp, err := http.Get(v.admin + path)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, path)
+		req, _ := http.NewRequest(http.MethodGet, v.admin+path, nil)
+		req.Header.Set("Authorization", "Bearer s3cret")
+		resp, err = http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
+	}
+	resp, err := http.Get(v.admin + "/healthz")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}

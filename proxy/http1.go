@@ -44,6 +44,11 @@ func (s *Server) serveHTTP1(ctx *fasthttp.RequestCtx) {
 		rid = sc.id
 	}
 
+	if ambiguousFraming(&req.Header) {
+		ctx.SetConnectionClose()
+		s.fail1(ctx, snap.unmatched, ErrAmbiguousFraming, "", "", rid)
+		return
+	}
 	mod := snap.table.Match(ctx.Host(), ctx.Path(), &req.Header)
 	if mod == nil {
 		s.fail1(ctx, snap.unmatched, ErrNoRoute, "", "", rid)
@@ -321,7 +326,10 @@ func (s *Server) fail1(ctx *fasthttp.RequestCtx, vm *versionMetrics, err error, 
 // serveHTTP1Error answers requests that fasthttp could not parse.
 func (s *Server) serveHTTP1Error(ctx *fasthttp.RequestCtx, err error) {
 	code := fasthttp.StatusBadRequest
+	var small *fasthttp.ErrSmallBuffer
 	switch {
+	case errors.As(err, &small):
+		code = fasthttp.StatusRequestHeaderFieldsTooLarge
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		code = fasthttp.StatusRequestEntityTooLarge
 	case isTimeout(err):
@@ -330,7 +338,42 @@ func (s *Server) serveHTTP1Error(ctx *fasthttp.RequestCtx, err error) {
 	ctx.Response.Reset()
 	ctx.SetStatusCode(code)
 	ctx.SetContentType("application/json")
-	ctx.SetBodyString(`{"error":"malformed request"}`)
+	switch code {
+	case fasthttp.StatusRequestHeaderFieldsTooLarge:
+		ctx.SetBodyString(`{"error":"request headers too large"}`)
+	case fasthttp.StatusRequestEntityTooLarge:
+		ctx.SetBodyString(`{"error":"request body too large"}`)
+	default:
+		ctx.SetBodyString(`{"error":"malformed request"}`)
+	}
+}
+
+// ambiguousFraming reports a request that carries both Transfer-Encoding
+// and Content-Length (RFC 9112 §6.3: a smuggling attempt or a broken
+// client). fasthttp lets Transfer-Encoding win and marks the connection to
+// close; vane refuses the request outright. Only requests marked to close
+// pay for the scan of the raw headers.
+func ambiguousFraming(h *fasthttp.RequestHeader) bool {
+	if !h.ConnectionClose() {
+		return false
+	}
+	var cl, te bool
+	raw := h.RawHeaders()
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		cl = cl || hasFieldName(line, "content-length:")
+		te = te || hasFieldName(line, "transfer-encoding:")
+	}
+	return cl && te
+}
+
+func hasFieldName(line []byte, name string) bool {
+	return len(line) >= len(name) && bytes.EqualFold(line[:len(name)], []byte(name))
 }
 
 // clientIP returns the client's IP, or the zero Addr when not on TCP.

@@ -105,12 +105,14 @@ func New(cfg *configs.Config, raw []byte, opts Options) (*Server, error) {
 		DisableHeaderNamesNormalizing: true,
 		DisablePreParseMultipartForm:  true,
 		CloseOnShutdown:               true,
-		ReadTimeout:                   0,
-		IdleTimeout:                   90 * time.Second,
-		MaxRequestBodySize:            64 << 20,
-		ReadBufferSize:                16 << 10,
-		ErrorHandler:                  s.serveHTTP1Error,
-		Logger:                        fasthttpLogger{s.log},
+		// A client must send its whole request within a minute (slowloris
+		// protection); idle keep-alive connections close after 90s.
+		ReadTimeout:        60 * time.Second,
+		IdleTimeout:        90 * time.Second,
+		MaxRequestBodySize: 64 << 20,
+		ReadBufferSize:     16 << 10,
+		ErrorHandler:       s.serveHTTP1Error,
+		Logger:             fasthttpLogger{s.log},
 	}
 	s.h2 = &http2.Server{IdleTimeout: 90 * time.Second}
 	s.h2base = &http.Server{Handler: http.HandlerFunc(s.serveHTTP2), ReadHeaderTimeout: 10 * time.Second}
