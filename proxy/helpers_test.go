@@ -34,14 +34,7 @@ type vane struct {
 func startVane(t *testing.T, yaml string) *vane {
 	t.Helper()
 	v := startVaneB(t, yaml)
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(v.admin + "/readyz")
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 5*time.Second, 5*time.Millisecond, "vane never became ready")
+	waitReady(t, v.admin)
 	return v
 }
 
