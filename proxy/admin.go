@@ -30,6 +30,7 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.HandleFunc("GET /status", s.guardRead(s.serveStatus))
 	mux.HandleFunc("GET /drift", s.guardRead(s.monitor.Handler().ServeHTTP))
+	mux.HandleFunc("GET /debug/pprof/{name}", s.guardRead(s.servePprof))
 	mux.HandleFunc("POST /reload", s.guard(s.serveReload))
 	mux.HandleFunc("POST /breakers/reset", s.guard(s.serveBreakerReset))
 	return mux

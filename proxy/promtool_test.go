@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"testing"
@@ -39,4 +41,22 @@ func TestMetricsPassPromtool(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "promtool check metrics:\n%s", out)
 	assert.Empty(t, string(bytes.TrimSpace(out)), "promtool lint findings")
+}
+
+func TestPprofEndpoints(t *testing.T) {
+	be := backend(t, "v1")
+	v := startVane(t, twoVersions(be.URL, be.URL, 1, 0, ""))
+	for path, code := range map[string]int{
+		"/debug/pprof/heap": 200, "/debug/pprof/goroutine": 200, "/debug/pprof/profile?seconds=1": 200,
+		"/debug/pprof/nope": 404, "/debug/pprof/profile?seconds=0": 400,
+	} {
+		resp, err := http.Get(v.admin + path)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		assert.Equal(t, code, resp.StatusCode, path)
+		if code == 200 {
+			assert.NotEmpty(t, body, path)
+		}
+	}
 }
