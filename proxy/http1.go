@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -204,13 +203,14 @@ func mayStream(p configs.Protocol, req *fasthttp.Request) bool {
 	}
 }
 
+// upstreamFailed1 answers an upstream failure; the caller has counted it in
+// vane_upstream_errors_total already (once per failed attempt).
 func (s *Server) upstreamFailed1(ctx *fasthttp.RequestCtx, vm *versionMetrics, err error, model, version string, rid []byte) {
 	if errors.Is(err, fasthttp.ErrTimeout) {
 		err = ErrUpstreamTimeout
 	} else if !isTimeout(err) {
-		err = fmt.Errorf("%w: %v", ErrUpstream, err)
+		err = fmt.Errorf("%w: %w", ErrUpstream, err)
 	}
-	vm.upstreamError(err)
 	s.fail1(ctx, vm, err, model, version, rid)
 }
 
@@ -238,6 +238,7 @@ func (s *Server) respondStream(ctx *fasthttp.RequestCtx, mod *routing.Model, res
 		s.done1(ep, vm, code, start, resp)
 		if err != nil {
 			ctx.Response.Reset()
+			vm.upstreamError(err)
 			s.upstreamFailed1(ctx, vm, err, ep.Model, ep.Version, rid)
 			return
 		}
@@ -250,20 +251,55 @@ func (s *Server) respondStream(ctx *fasthttp.RequestCtx, mod *routing.Model, res
 	if sampled(mod, rid) {
 		tee = s.newStreamTee(ctx, mod, ep.Version, code, &resp.Header)
 	}
-	ctx.Response.Header.SetContentLength(-1)
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-		bp := streamBufPool.Get().(*[]byte)
-		defer streamBufPool.Put(bp)
-		err := copyFlushing(w, body, *bp, deadline, tee)
-		if errors.Is(err, io.EOF) {
-			err = nil
-		}
+	ctx.SetBodyStream(&streamBody{src: body, deadline: deadline, tee: tee, finish: func(err error) {
 		if err != nil {
 			vm.upstreamError(err)
 		}
 		tee.finish(start, err)
 		s.done1(ep, vm, code, start, resp)
-	})
+	}}, -1)
+}
+
+// streamBody is a streamed answer on its way to the client. fasthttp writes
+// each Read as one chunk and flushes it, so events reach the client as the
+// upstream sends them. An upstream failure (or the model's deadline) is
+// returned from Read: fasthttp then leaves the chunked body unterminated
+// and closes the connection, so the client sees a broken answer, never a
+// complete-looking truncated one. finish runs once, from Close, which
+// fasthttp calls when it is done with the body, however that ended.
+type streamBody struct {
+	src      io.Reader
+	deadline time.Time
+	tee      *streamTee
+	err      error
+	finish   func(err error)
+	closed   bool
+}
+
+func (b *streamBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if !time.Now().Before(b.deadline) {
+		b.err = ErrUpstreamTimeout
+		return 0, b.err
+	}
+	n, err := b.src.Read(p)
+	if n > 0 {
+		b.tee.write(p[:n])
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *streamBody) Close() error {
+	if !b.closed {
+		b.closed = true
+		b.finish(b.err)
+	}
+	return nil
 }
 
 // done1 finishes the accounting of a forwarded request.
@@ -272,30 +308,6 @@ func (s *Server) done1(ep *routing.Endpoint, vm *versionMetrics, code int, start
 	_ = resp.CloseBodyStream()
 	fasthttp.ReleaseResponse(resp)
 	vm.observe(code, s.now().Sub(start))
-}
-
-// copyFlushing copies src to w, flushing after every read so each event of
-// a stream reaches the client as soon as the upstream sent it. It stops at
-// the deadline: the model's timeout covers the whole exchange.
-func copyFlushing(w *bufio.Writer, src io.Reader, buf []byte, deadline time.Time, tee *streamTee) error {
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			tee.write(buf[:n])
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return werr
-			}
-			if ferr := w.Flush(); ferr != nil {
-				return ferr
-			}
-		}
-		if err != nil {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return ErrUpstreamTimeout
-		}
-	}
 }
 
 // onlyReader hides WriterTo so io.CopyBuffer uses the pooled buffer.

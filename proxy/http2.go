@@ -1,13 +1,11 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -95,7 +93,7 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			if errors.Is(err, context.DeadlineExceeded) {
 				err = ErrUpstreamTimeout
 			} else if !isTimeout(err) {
-				err = fmt.Errorf("%w: %v", ErrUpstream, err)
+				err = fmt.Errorf("%w: %w", ErrUpstream, err)
 			}
 			tg.vm.upstreamError(err)
 			tg.err = err
@@ -218,7 +216,7 @@ func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, a *attempt, ep *routing.En
 	if err != nil {
 		cancel()
 		a.release(ep, 0, nil) // a request vane could not build says nothing of the endpoint
-		s.fail1(ctx, vm, fmt.Errorf("%w: %v", ErrUpstream, err), ep.Model, ep.Version, rid)
+		s.fail1(ctx, vm, fmt.Errorf("%w: %w", ErrUpstream, err), ep.Model, ep.Version, rid)
 		return
 	}
 	hr.ContentLength = int64(len(req.Body()))
@@ -235,7 +233,7 @@ func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, a *attempt, ep *routing.En
 		if isTimeout(err) {
 			err = ErrUpstreamTimeout
 		} else {
-			err = fmt.Errorf("%w: %v", ErrUpstream, err)
+			err = fmt.Errorf("%w: %w", ErrUpstream, err)
 		}
 		vm.upstreamError(err)
 		s.fail1(ctx, vm, err, ep.Model, ep.Version, rid)
@@ -253,17 +251,13 @@ func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, a *attempt, ep *routing.En
 	start := ctx.Time()
 	code := resp.StatusCode
 	a.release(ep, code, nil)
-	ctx.Response.Header.SetContentLength(-1)
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer cancel()
-		bp := streamBufPool.Get().(*[]byte)
-		defer streamBufPool.Put(bp)
-		err := copyFlushing(w, resp.Body, *bp, deadline, nil)
+	ctx.SetBodyStream(&streamBody{src: resp.Body, deadline: deadline, finish: func(err error) {
+		cancel()
 		_ = resp.Body.Close()
-		if err != nil && !errors.Is(err, io.EOF) {
+		if err != nil {
 			vm.upstreamError(err)
 		}
 		ep.End()
 		vm.observe(code, s.now().Sub(start))
-	})
+	}}, -1)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,13 +19,18 @@ import (
 )
 
 func TestForwardsBodiesAndHeaders(t *testing.T) {
-	var got http.Header
-	var gotBody string
+	var (
+		mu      sync.Mutex // guards got and gotBody: health probes call the handler too
+		got     http.Header
+		gotBody string
+	)
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = r.Header.Clone()
-		b := make([]byte, r.ContentLength)
-		_, _ = r.Body.Read(b)
-		gotBody = string(b)
+		if r.Method == http.MethodPost {
+			b, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			got, gotBody = r.Header.Clone(), string(b)
+			mu.Unlock()
+		}
 		w.Header().Set("Connection", "X-Hop")
 		w.Header().Set("X-Hop", "must not reach the client")
 		w.Header().Set("X-Kept", "yes")
@@ -52,6 +58,8 @@ func TestForwardsBodiesAndHeaders(t *testing.T) {
 	assert.Equal(t, "yes", resp.Header.Get("X-Kept"))
 	assert.Empty(t, resp.Header.Get("X-Hop"), "field named by Connection must be removed")
 
+	mu.Lock()
+	defer mu.Unlock()
 	assert.Equal(t, `{"instances":[[1,2,3,4]]}`, gotBody)
 	assert.Equal(t, "abc-123", got.Get("X-Request-Id"))
 	assert.Empty(t, got.Get("X-Secret"), "field named by Connection must be removed")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,7 +162,9 @@ func (s *Server) apply(cfg *configs.Config, raw []byte) (string, error) {
 	defer s.reloadMu.Unlock()
 	prev := s.snap.Load()
 	if h := configs.Hash(raw); h == prev.hash {
-		s.metrics.reloaded(true, s.now(), false)
+		// Nothing changed (a file event and a SIGHUP for the same edit, or
+		// a reload of an untouched file): not a new load.
+		s.metrics.reloadOK.Set(1)
 		return h, nil
 	}
 	// The monitor is configured first: a reference file it cannot read
@@ -322,5 +325,12 @@ func (s *Server) demux(c net.Conn, h1 *chanListener) {
 type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Debug(fmt.Sprintf(format, args...), "component", "http1")
+	msg := fmt.Sprintf(format, args...)
+	// fasthttp's parse errors quote up to 400 bytes of the raw request
+	// (headers, tokens, payload) after "buffer size="; vane never logs
+	// request contents.
+	if i := strings.Index(msg, "buffer size="); i >= 0 {
+		msg = msg[:i] + "[request contents omitted]"
+	}
+	f.l.Debug(msg, "component", "http1")
 }

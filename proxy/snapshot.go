@@ -206,8 +206,11 @@ func retryStaleConn(_ *fasthttp.Request, attempts int, err error) (resetTimeout,
 	if attempts > 1 {
 		return false, false
 	}
+	// ECONNRESET is not among them: a reset can also cut an answer that
+	// had begun, and sending the request again then is the retry policy's
+	// call (counted and budgeted), not the transport's.
 	return false, errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+		errors.Is(err, syscall.EPIPE)
 }
 
 func (u *upstream) close() {
