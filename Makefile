@@ -36,8 +36,9 @@ bench:
 bench-peers:
 	bash bench/peers.sh
 
-## soak: ten million requests at 256 connections, printing RSS (TOTAL=... to change)
+## soak: the long fault tests (VANE_SOAK=1), then ten million requests at 256 connections printing RSS (TOTAL=... to change)
 soak:
+	VANE_SOAK=1 $(GO) test -race -count=1 -timeout 30m -run 'Reload|ConfigMap|Overload|SlowClients|SlowMonitor' ./proxy
 	bash bench/soak.sh
 
 ## fuzz: every fuzz target for FUZZTIME each (seed corpora live in testdata/fuzz)
