@@ -269,3 +269,19 @@ func TestGuardReadsProtectsReadingEndpoints(t *testing.T) {
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }
+
+func TestReloadNeedsTokenWhenConfigured(t *testing.T) {
+	b1, b2 := backend(t, "v1"), backend(t, "v2")
+	tokenFile := t.TempDir() + "/token"
+	require.NoError(t, writeFile(tokenFile, "s3cret\n"))
+	cfg := strings.Replace(fileConfig(b1.URL, b2.URL, 80, 20), "admin:\n", "admin:\n  token_file: "+tokenFile+"\n", 1)
+	r := runFromFile(t, cfg)
+	resp, body := post(t, r.admin+"/reload", "", nil)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, body)
+	assert.Contains(t, body, "bearer token")
+	resp, _ = post(t, r.admin+"/reload", "", map[string]string{"Authorization": "Bearer nope"})
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	resp, body = post(t, r.admin+"/reload", "", map[string]string{"Authorization": "Bearer s3cret"})
+	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Contains(t, body, "config_hash")
+}
