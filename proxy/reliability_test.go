@@ -176,28 +176,6 @@ func (c *configMapDir) swap(t *testing.T, content string) {
 	}
 }
 
-// runPath runs vane with Run on an existing config path, as `vane serve`
-// does, until the test ends; it returns the admin base URL.
-func runPath(t *testing.T, path string) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan string, 1)
-	go func() {
-		done <- Run(ctx, RunOptions{ConfigPath: path, Logger: testLogger(t), WatchDebounce: 50 * time.Millisecond,
-			Ready: func(_, a net.Addr) { ready <- "http://" + a.String() }})
-	}()
-	var admin string
-	select {
-	case admin = <-ready:
-	case err := <-done:
-		t.Fatalf("vane did not start: %v", err)
-	}
-	t.Cleanup(func() { cancel(); <-done })
-	waitReady(t, admin)
-	return admin
-}
-
 // TestConfigMapSwapsAppliedExactlyOnce repeats the kubelet ConfigMap swap
 // 15 times (50 with VANE_SOAK), waiting for each to apply: every change is
 // applied, none is missed, none is applied twice.
@@ -208,7 +186,7 @@ func TestConfigMapSwapsAppliedExactlyOnce(t *testing.T) {
 	}
 	b1, b2 := backend(t, "v1"), backend(t, "v2")
 	cm := newConfigMapDir(t, fileConfig(b1.URL, b2.URL, 500, 500))
-	admin := runPath(t, cm.path())
+	admin := runAt(t, cm.path()).admin
 	require.Equal(t, 0, reloadSuccesses(t, admin))
 
 	var slowest time.Duration

@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -29,9 +28,15 @@ type running struct {
 
 func runFromFile(t *testing.T, yaml string) *running {
 	t.Helper()
-	dir := t.TempDir()
-	r := &running{path: filepath.Join(dir, "vane.yaml"), reload: make(chan struct{}, 1), done: make(chan error, 1)}
-	writeAtomic(t, r.path, yaml)
+	path := filepath.Join(t.TempDir(), "vane.yaml")
+	writeAtomic(t, path, yaml)
+	return runAt(t, path)
+}
+
+// runAt runs vane on an existing config file and waits until it is ready.
+func runAt(t *testing.T, path string) *running {
+	t.Helper()
+	r := &running{path: path, reload: make(chan struct{}, 1), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	ready := make(chan [2]string, 1)
@@ -52,19 +57,6 @@ func runFromFile(t *testing.T, yaml string) *running {
 	})
 	waitReady(t, r.admin)
 	return r
-}
-
-// waitReady waits until health probes made every model routable.
-func waitReady(t testing.TB, admin string) {
-	t.Helper()
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(admin + "/readyz")
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 5*time.Second, 5*time.Millisecond, "vane never became ready")
 }
 
 // writeAtomic writes like an editor or `kubectl cp` would: a temporary
@@ -172,37 +164,14 @@ func TestInvalidConfigKeepsOldOneServing(t *testing.T) {
 
 func TestConfigMapSwapIsApplied(t *testing.T) {
 	b1, b2 := backend(t, "v1"), backend(t, "v2")
-	dir := t.TempDir()
-	// The layout kubelet makes: vane.yaml -> ..data/vane.yaml, ..data -> ..<ts>.
-	swap := func(i int, content string) {
-		ts := filepath.Join(dir, fmt.Sprintf("..2026_11_28_%02d", i))
-		require.NoError(t, os.Mkdir(ts, 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(ts, "vane.yaml"), []byte(content), 0o644))
-		old, _ := os.Readlink(filepath.Join(dir, "..data"))
-		require.NoError(t, os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data_tmp")))
-		require.NoError(t, os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")))
-		if old != "" {
-			require.NoError(t, os.RemoveAll(filepath.Join(dir, old)))
-		}
-	}
-	swap(0, fileConfig(b1.URL, b2.URL, 90, 10))
-	require.NoError(t, os.Symlink("..data/vane.yaml", filepath.Join(dir, "vane.yaml")))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan string, 1)
-	go func() {
-		done <- Run(ctx, RunOptions{ConfigPath: filepath.Join(dir, "vane.yaml"), Logger: testLogger(t),
-			WatchDebounce: 50 * time.Millisecond, Ready: func(_, a net.Addr) { ready <- "http://" + a.String() }})
-	}()
-	admin := <-ready
-	defer func() { cancel(); <-done }()
+	cm := newConfigMapDir(t, fileConfig(b1.URL, b2.URL, 90, 10))
+	admin := runAt(t, cm.path()).admin
 	for i := 1; i <= 6; i++ {
 		w := 10 * i
-		swap(i, fileConfig(b1.URL, b2.URL, w, 100-w))
+		cm.swap(t, fileConfig(b1.URL, b2.URL, w, 100-w))
 		require.Eventually(t, func() bool {
 			return statusOfRunning(t, admin).Models[0].Versions[0].Weight == float64(w)
-		}, 3*time.Second, 20*time.Millisecond, "swap %d not applied", i)
+		}, 3*time.Second, 20*time.Millisecond, "swap %d not applied within 3s", i)
 	}
 }
 
@@ -214,4 +183,17 @@ func metricsText(t *testing.T, admin string) string {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return string(b)
+}
+
+// waitReady waits until health probes made every model routable.
+func waitReady(t testing.TB, admin string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(admin + "/readyz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 5*time.Second, 5*time.Millisecond, "vane never became ready")
 }
