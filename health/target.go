@@ -42,6 +42,7 @@ type target struct {
 	// predecessor's probeDone before touching them.
 	passes, fails int
 	passedOnce    bool
+	failedFirst   bool // the "not healthy yet" warning was logged
 }
 
 // routable is the contract of Checker.Routable: healthy, and the breaker
@@ -126,6 +127,14 @@ func (c *Checker) probeOnce(ctx context.Context, t *target, cfg Target, p prober
 	t.passes = 0
 	t.fails++
 	c.log.Debug("health probe failed", append(t.attrs(), "err", err)...)
+	if !t.passedOnce && !t.failedFirst {
+		// A new endpoint that has never answered gets no traffic; say why
+		// once, so an operator is not left guessing (a wrong health.path
+		// shows up here).
+		t.failedFirst = true
+		c.log.Warn("endpoint not healthy yet: it gets no traffic until a probe passes",
+			append(t.attrs(), "err", err)...)
+	}
 	if t.healthy.Load() && t.fails >= max(1, cfg.Health.UnhealthyThreshold) {
 		c.setHealthy(t, false, err)
 	}
