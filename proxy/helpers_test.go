@@ -30,11 +30,13 @@ type vane struct {
 }
 
 // startVane serves the config text on loopback until the test ends, and
-// waits until every model has a routable version (health probes passed).
+// waits until every version of every model is routable (its probes
+// passed), so that overrides of any version work at once.
 func startVane(t *testing.T, yaml string) *vane {
 	t.Helper()
 	v := startVaneB(t, yaml)
 	waitReady(t, v.admin)
+	waitAllRoutable(t, v.srv)
 	return v
 }
 

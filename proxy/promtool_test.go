@@ -25,7 +25,8 @@ func TestMetricsPassPromtool(t *testing.T) {
 		t.Skip("promtool not installed (apt-get install prometheus)")
 	}
 	b1 := backend(t, "v1")
-	v := startVane(t, twoVersions(b1.URL, "http://127.0.0.1:1", 1, 1, ""))
+	v := startVaneUnready(t, twoVersions(b1.URL, "http://127.0.0.1:1", 1, 1, ""))
+	waitReady(t, v.admin) // v1 serves; v2's endpoint is down on purpose
 	for range 4 {
 		post(t, v.url+"/v1/models/iris:predict", "{}", nil)
 	}

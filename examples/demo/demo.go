@@ -5,6 +5,7 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -117,6 +118,11 @@ func Run(ctx context.Context, opts Options) error {
 	case err := <-serveErr:
 		return err
 	}
+	// Traffic starts once health checks have passed for every endpoint, as
+	// an operator would wait for /readyz before sending users.
+	if err := waitHealthy(ctx, "http://"+addrs[1]); err != nil {
+		return err
+	}
 	if opts.Ready != nil {
 		opts.Ready(addrs[0], addrs[1])
 	}
@@ -177,4 +183,49 @@ func summarize(ctx context.Context, w io.Writer, gen *generator, alerts *alertWa
 			fmt.Fprintln(w, gen.line(tick)+alerts.summary())
 		}
 	}
+}
+
+// waitHealthy polls the admin /status until every endpoint is routable.
+func waitHealthy(ctx context.Context, admin string) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if ok, err := allRoutable(ctx, client, admin); err == nil && ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the toy backends never passed their health checks")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func allRoutable(ctx context.Context, client *http.Client, admin string) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, admin+"/status", nil)
+	if err != nil {
+		return false, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	var st proxy.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return false, err
+	}
+	for _, m := range st.Models {
+		for _, v := range m.Versions {
+			for _, e := range v.Endpoints {
+				if !e.Routable {
+					return false, nil
+				}
+			}
+		}
+	}
+	return true, nil
 }
