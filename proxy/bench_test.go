@@ -40,7 +40,7 @@ func BenchmarkProxy(b *testing.B) {
 }
 
 func benchProxy(b *testing.B, cfg string) {
-	v := startVaneB(b, cfg)
+	v := startVaneUnready(b, cfg)
 	waitReady(b, v.admin)
 	c := &fasthttp.HostClient{Addr: v.addr, MaxConns: 64}
 	body := []byte(`{"instances":[[6.8,2.8,4.8,1.4]]}`)

@@ -149,8 +149,8 @@ func testReport(t *testing.T, f monitor.FeatureReport, method string) monitor.Te
 	return monitor.TestReport{}
 }
 
-// TestSamplingNeverBlocksServing: a queue of one sample with no room and
-// bodies over the limit only drop and count; every request is answered.
+// TestSamplingDropsAreCounted: bodies over max_body_bytes are proxied but
+// not sampled, and the drop is counted; every request is answered.
 func TestSamplingDropsAreCounted(t *testing.T) {
 	be := backend(t, "v1")
 	cfg := strings.Replace(twoVersions(be.URL, be.URL, 1, 0, ""), "    versions:", "    monitor:\n      max_body_bytes: 10\n    versions:", 1)

@@ -34,17 +34,15 @@ type vane struct {
 // passed), so that overrides of any version work at once.
 func startVane(t *testing.T, yaml string) *vane {
 	t.Helper()
-	v := startVaneB(t, yaml)
+	v := startVaneUnready(t, yaml)
 	waitReady(t, v.admin)
 	waitAllRoutable(t, v.srv)
 	return v
 }
 
-// startVaneUnready is startVane for configs whose backends never pass a
-// probe.
-func startVaneUnready(t *testing.T, yaml string) *vane { t.Helper(); return startVaneB(t, yaml) }
-
-func startVaneB(t testing.TB, yaml string) *vane {
+// startVaneUnready starts vane without waiting for any probe: for configs
+// whose backends never pass one, and for benchmarks.
+func startVaneUnready(t testing.TB, yaml string) *vane {
 	t.Helper()
 	cfg, err := configs.Parse([]byte(yaml))
 	require.NoError(t, err, "test config must be valid")

@@ -1,9 +1,8 @@
 package proxy
 
 import (
-	"bytes"
-	"io"
 	"net"
+	"strings"
 	"sync"
 )
 
@@ -20,7 +19,7 @@ func sniff(c net.Conn) (net.Conn, bool, error) {
 	for n < len(buf) {
 		m, err := c.Read(buf[n:])
 		n += m
-		if !bytes.HasPrefix([]byte(h2Preface), buf[:n]) {
+		if !strings.HasPrefix(h2Preface, string(buf[:n])) {
 			return &prefixConn{Conn: c, prefix: buf[:n:n]}, false, nil
 		}
 		if err != nil {
@@ -89,5 +88,3 @@ func (l *chanListener) Close() error {
 }
 
 func (l *chanListener) Addr() net.Addr { return l.addr }
-
-var _ io.Reader = (*prefixConn)(nil)

@@ -175,11 +175,10 @@ func TestOwnErrorsAreJSON(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			start := startVaneUnready
+			v := startVaneUnready(t, tc.cfg)
 			if tc.ready {
-				start = startVane
+				waitReady(t, v.admin)
 			}
-			v := start(t, tc.cfg)
 			began := time.Now()
 			resp, body := post(t, v.url+tc.path, "{}", nil)
 			assert.Equal(t, tc.code, resp.StatusCode)

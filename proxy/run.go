@@ -19,7 +19,8 @@ type RunOptions struct {
 	ConfigPath string
 	// Reload receives a value for each reload request (SIGHUP). May be nil.
 	Reload <-chan struct{}
-	// Logger defaults to slog.Default().
+	// Logger defaults to slog.Default(); ListenAndServe logs to the
+	// Server's own logger.
 	Logger *slog.Logger
 	// Ready, when set, is called with the bound addresses once both
 	// listeners accept connections.
@@ -48,12 +49,13 @@ func Run(ctx context.Context, opts RunOptions) error {
 	if err != nil {
 		return err
 	}
-	return srv.ListenAndServe(ctx, opts, log)
+	return srv.ListenAndServe(ctx, opts)
 }
 
 // ListenAndServe binds the configured addresses and serves until ctx is
 // done; see Run.
-func (s *Server) ListenAndServe(ctx context.Context, opts RunOptions, log *slog.Logger) error {
+func (s *Server) ListenAndServe(ctx context.Context, opts RunOptions) error {
+	log := s.log
 	cfg := s.Config()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

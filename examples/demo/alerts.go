@@ -17,12 +17,13 @@ import (
 type alertWatch struct {
 	url    string
 	client *http.Client
+	warmup int             // rows the reference learns, from the demo config
 	raised map[string]bool // "version/feature" currently alerting
 	status string          // warm-up and window progress for the summary
 }
 
-func newAlertWatch(admin string) *alertWatch {
-	return &alertWatch{url: admin + "/drift", client: &http.Client{Timeout: 2 * time.Second}, raised: map[string]bool{}}
+func newAlertWatch(admin string, warmup int) *alertWatch {
+	return &alertWatch{url: admin + "/drift", client: &http.Client{Timeout: 2 * time.Second}, warmup: warmup, raised: map[string]bool{}}
 }
 
 // changes returns one line per alert raised or cleared since the last call.
@@ -45,7 +46,7 @@ func (a *alertWatch) changes(ctx context.Context) []string {
 	for _, m := range r.Models {
 		for _, v := range m.Versions {
 			if !v.ReferenceReady {
-				progress = append(progress, fmt.Sprintf("%s reference %d/%d", v.Version, v.ReferenceSize, 600))
+				progress = append(progress, fmt.Sprintf("%s reference %d/%d", v.Version, v.ReferenceSize, a.warmup))
 			} else {
 				progress = append(progress, fmt.Sprintf("%s windows %d", v.Version, v.WindowsClosed))
 			}

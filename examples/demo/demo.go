@@ -110,7 +110,7 @@ func Run(ctx context.Context, opts Options) error {
 	go func() {
 		serveErr <- srv.ListenAndServe(serveCtx, proxy.RunOptions{Ready: func(d, a net.Addr) {
 			ready <- [2]string{d.String(), a.String()}
-		}}, opts.Logger)
+		}})
 	}()
 	var addrs [2]string
 	select {
@@ -144,7 +144,7 @@ func Run(ctx context.Context, opts Options) error {
 			}
 		}()
 	}
-	summarize(ctx, opts.Out, gen, newAlertWatch("http://"+addrs[1]), opts.Tick)
+	summarize(ctx, opts.Out, gen, newAlertWatch("http://"+addrs[1], cfg.Models[0].Monitor.Reference.Warmup), opts.Tick)
 	wg.Wait()
 	stopServe()
 	if err := <-serveErr; err != nil && !errors.Is(err, context.Canceled) {
