@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -111,7 +112,11 @@ func TestStickyUsersKeepTheirVersion(t *testing.T) {
 	users := map[string]string{}
 	v2 := 0
 	for round := range 3 {
-		for u := range 600 {
+		// Users come in another order each round (and 601 of them, not a
+		// multiple of the 5-slot weight cycle): without stickiness the
+		// weighted round robin would move many of them.
+		order := rand.New(rand.NewPCG(uint64(round), 7)).Perm(601)
+		for _, u := range order {
 			id := fmt.Sprintf("user-%d", u)
 			resp, _ := post(t, v.url+"/v1/models/iris:predict", "{}", map[string]string{"x-user-id": id})
 			ver := resp.Header.Get("X-Vane-Version")

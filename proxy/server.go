@@ -98,14 +98,17 @@ func New(cfg *configs.Config, raw []byte, opts Options) (*Server, error) {
 	m.reloaded(true, snap.loadedAt, true)
 
 	s.h1 = &fasthttp.Server{
-		Handler:                       s.serveHTTP1,
-		Name:                          "vane",
-		NoDefaultServerHeader:         true,
-		NoDefaultContentType:          true,
-		NoDefaultDate:                 false,
-		DisableHeaderNamesNormalizing: true,
-		DisablePreParseMultipartForm:  true,
-		CloseOnShutdown:               true,
+		Handler:               s.serveHTTP1,
+		Name:                  "vane",
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		NoDefaultDate:         false,
+		// Field names are case-insensitive: fasthttp canonicalises them
+		// as it parses (x-user-id → X-User-Id) and Peek/Del canonicalise
+		// their argument, so the contract's headers, the sticky header and
+		// the hop-by-hop fields are found in whatever case a client sent.
+		DisablePreParseMultipartForm: true,
+		CloseOnShutdown:              true,
 		// A client must send its whole request within a minute (slowloris
 		// protection); idle keep-alive connections close after 90s.
 		ReadTimeout:        60 * time.Second,

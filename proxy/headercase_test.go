@@ -1,0 +1,99 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// rawHTTP sends one HTTP/1.1 request written byte for byte, so header
+// names reach vane in the case the test chose, and reads the answer.
+func rawHTTP(t *testing.T, addr, request string) *http.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	_, err = io.WriteString(c, request)
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	_, _ = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	return resp
+}
+
+// Field names are case-insensitive (RFC 9110 §5.1): the contract's
+// headers, the sticky header and the hop-by-hop fields must work in any
+// case, as clients such as Node.js and HTTP/2 gateways send them lowercase.
+func TestHeaderNamesAnyCase(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		got []http.Header
+	)
+	mk := func(version string) *httptest.Server {
+		be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost {
+				mu.Lock()
+				got = append(got, r.Header.Clone())
+				mu.Unlock()
+			}
+			w.Header().Set("X-Backend-Version", version)
+			w.Header()["connection"] = []string{"x-resp-hop"}
+			w.Header()["x-resp-hop"] = []string{"must not reach the client"}
+			_, _ = io.WriteString(w, `{"predictions":[1]}`)
+		}))
+		t.Cleanup(be.Close)
+		return be
+	}
+	b1, b2 := mk("v1"), mk("v2")
+	v := startVane(t, twoVersions(b1.URL, b2.URL, 100, 0, "    routing:\n      sticky_header: X-User-Id\n"))
+	addr := strings.TrimPrefix(v.url, "http://")
+	body := `{"instances":[[1,2,3,4]]}`
+
+	for _, name := range []string{"x-vane-version", "X-VANE-VERSION", "X-Vane-Version"} {
+		resp := rawHTTP(t, addr, fmt.Sprintf("POST /v1/models/iris:predict HTTP/1.1\r\nHost: vane\r\n"+
+			"%s: v2\r\nconnection: x-secret\r\nx-secret: hop\r\nkeep-alive: timeout=5\r\nx-request-id: rid-%s\r\n"+
+			"content-length: %d\r\n\r\n%s", name, name, len(body), body))
+		assert.Equal(t, http.StatusOK, resp.StatusCode, name)
+		assert.Equal(t, "v2", resp.Header.Get("X-Backend-Version"), "override sent as %q", name)
+		assert.Equal(t, "v2", resp.Header.Get("X-Vane-Version"), name)
+		assert.Equal(t, "rid-"+name, resp.Header.Get("X-Request-Id"), "request id kept")
+		assert.Empty(t, resp.Header.Get("X-Resp-Hop"), "field named by the answer's lowercase connection header")
+	}
+	mu.Lock()
+	seen := got
+	mu.Unlock()
+	require.Len(t, seen, 3)
+	for _, h := range seen {
+		assert.Empty(t, h.Get("X-Secret"), "field named by a lowercase connection header was forwarded")
+		assert.Empty(t, h.Get("Keep-Alive"), "lowercase keep-alive was forwarded")
+		assert.Empty(t, h.Get("X-Vane-Version"), "the override header is vane's, not the backend's")
+		assert.Len(t, h.Values("X-Request-Id"), 1, "one request id, not a second generated one")
+	}
+
+	// Sticky: the config names X-User-Id; clients send it in any case and
+	// the same user must land on the same version whatever the case.
+	v2 := startVane(t, twoVersions(b1.URL, b2.URL, 50, 50, "    routing:\n      sticky_header: X-User-Id\n"))
+	addr2 := strings.TrimPrefix(v2.url, "http://")
+	for u := range 40 {
+		var seen []string
+		for _, name := range []string{"x-user-id", "X-USER-ID", "X-User-Id", "x-user-id"} {
+			resp := rawHTTP(t, addr2, fmt.Sprintf("POST /v1/models/iris:predict HTTP/1.1\r\nHost: vane\r\n"+
+				"%s: user-%d\r\ncontent-length: %d\r\n\r\n%s", name, u, len(body), body))
+			require.Equal(t, http.StatusOK, resp.StatusCode, "user-%d as %s", u, name)
+			seen = append(seen, resp.Header.Get("X-Vane-Version"))
+		}
+		for _, s := range seen[1:] {
+			require.Equal(t, seen[0], s, "user-%d changed version with the header's case: %v", u, seen)
+		}
+	}
+}
