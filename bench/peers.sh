@@ -4,6 +4,7 @@
 #   bash bench/peers.sh                      # or: make bench-peers
 #   ROUNDS=5 DURATION=20 bash bench/peers.sh
 #   PROXIES="nginx vane-full" bash bench/peers.sh
+#   BASE=HEAD~3 PROXIES="vane-full vane-base" ROUNDS=5 bash bench/peers.sh
 #
 # One nginx (one worker) on LOAD_CORE serves the model on 127.0.0.1:18501
 # and :18502 — two identical "versions". Each proxy in turn runs alone on
@@ -40,8 +41,10 @@ for v in ROUNDS DURATION WARMUP CONNECTIONS QUIET_WAIT; do
 done
 ((DURATION <= 600)) || die "DURATION is at most 600 s per run"
 
+BASE=${BASE:-}
+
 declare -A PORT=([nginx]=18081 [haproxy]=18082 [caddy]=18083 [httputil]=18084
-	[fastproxy]=18085 [vane-full]=18086 [vane-nomonitor]=18087)
+	[fastproxy]=18085 [vane-full]=18086 [vane-nomonitor]=18087 [vane-base]=18088)
 
 bench_init
 [[ $(nproc) -ge 2 ]] || note "only $(nproc) core(s): proxy and load will share a core; numbers mean little"
@@ -59,6 +62,9 @@ for p in $PROXIES; do
 			continue
 		fi
 		;;
+	vane-base)
+		[[ -n $BASE ]] || die "vane-base needs BASE=<git revision>"
+		;;
 	esac
 	LIST+=("$p")
 done
@@ -68,12 +74,22 @@ ports=("${BACKEND_PORTS[@]}")
 for p in "${LIST[@]}"; do ports+=("${PORT[$p]}"); done
 [[ " ${LIST[*]} " == *" vane-full "* ]] && ports+=(19901)
 [[ " ${LIST[*]} " == *" vane-nomonitor "* ]] && ports+=(19902)
+[[ " ${LIST[*]} " == *" vane-base "* ]] && ports+=(19903)
 check_ports "${ports[@]}"
 
 build_vane
 note "building the Go peers"
 go build -o "$WORK/httputilproxy" ./bench/cmd/httputilproxy || die "go build ./bench/cmd/httputilproxy failed"
 go build -o "$WORK/fastproxy" ./bench/cmd/fastproxy || die "go build ./bench/cmd/fastproxy failed"
+if [[ " ${LIST[*]} " == *" vane-base "* ]]; then
+	rev=$(git rev-parse --verify "$BASE^{commit}") || die "BASE=$BASE is not a git revision"
+	note "building vane-base at $BASE ($rev)"
+	mkdir -p "$WORK/base"
+	git archive "$rev" | tar -x -C "$WORK/base" || die "git archive $rev failed"
+	(cd "$WORK/base" && go build -o "$WORK/vane-base" ./cmd/vane) || die "building vane at $BASE failed"
+	sed -e 's/127.0.0.1:18086/127.0.0.1:18088/' -e 's/127.0.0.1:19901/127.0.0.1:19903/' \
+		bench/vane-full.yaml >"$WORK/vane-base.yaml"
+fi
 
 STAMP=$(date +%Y%m%d-%H%M%S)
 mkdir -p bench/results
@@ -183,6 +199,9 @@ start_proxy() {
 	vane-full | vane-nomonitor)
 		start_bg "$log" env GOMAXPROCS=1 taskset -c "$PROXY_CORE" bin/vane serve -config "bench/$name.yaml"
 		;;
+	vane-base)
+		start_bg "$log" env GOMAXPROCS=1 taskset -c "$PROXY_CORE" "$WORK/vane-base" serve -config "$WORK/vane-base.yaml"
+		;;
 	esac
 	PROXY_PID=$BG_PID
 	wait_port "$port" "$PROXY_PID" "$name" "$log"
@@ -236,6 +255,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		if [[ $name == vane-* ]]; then
 			admin=19901
 			[[ $name == vane-nomonitor ]] && admin=19902
+			[[ $name == vane-base ]] && admin=19903
 			curl -s -m 2 "http://127.0.0.1:$admin/metrics" >"$OUT/$name-r$r.metrics" || true
 			monitor=$(monitor_line "$OUT/$name-r$r.metrics")
 		fi
