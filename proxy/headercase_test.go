@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
 )
 
 // rawHTTP sends one HTTP/1.1 request written byte for byte, so header
@@ -95,5 +96,23 @@ func TestHeaderNamesAnyCase(t *testing.T) {
 		for _, s := range seen[1:] {
 			require.Equal(t, seen[0], s, "user-%d changed version with the header's case: %v", u, seen)
 		}
+	}
+}
+
+// canonicalKey must agree with fasthttp's own canonical form, or a sticky
+// header configured in some case would never be found.
+func TestCanonicalKeyMatchesFasthttp(t *testing.T) {
+	for _, name := range []string{"x-user-id", "X-USER-ID", "X-User-Id", "user", "a--b", "-x", "x-", "X_Tenant_ID", "x-1a-b2"} {
+		var h fasthttp.RequestHeader
+		h.Set(name, "v")
+		var got []string
+		for k := range h.All() {
+			if string(k) != "Host" {
+				got = append(got, string(k))
+			}
+		}
+		require.Len(t, got, 1, name)
+		assert.Equal(t, got[0], string(canonicalKey(name)), name)
+		assert.Equal(t, "v", string(h.PeekCanonical(canonicalKey(name))), name)
 	}
 }

@@ -36,10 +36,10 @@ func (s *Server) serveHTTP1(ctx *fasthttp.RequestCtx) {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 
-	rid := req.Header.Peek(HeaderRequestID)
+	rid := req.Header.PeekCanonical(keyRequestID)
 	if len(rid) == 0 {
 		sc.id = s.ids.appendNext(sc.id[:0])
-		req.Header.SetBytesV(HeaderRequestID, sc.id)
+		req.Header.SetCanonical(keyRequestID, sc.id)
 		rid = sc.id
 	}
 
@@ -53,10 +53,10 @@ func (s *Server) serveHTTP1(ctx *fasthttp.RequestCtx) {
 		s.fail1(ctx, snap.unmatched, ErrNoRoute, "", "", rid)
 		return
 	}
-	override := req.Header.Peek(HeaderVersion)
+	override := req.Header.PeekCanonical(keyVersion)
 	var sticky []byte
-	if h := mod.Config.Routing.StickyHeader; h != "" {
-		sticky = req.Header.Peek(h)
+	if k := snap.stickyKeys[mod.Index]; k != nil {
+		sticky = req.Header.PeekCanonical(k)
 	}
 	v, err := mod.Pick(override, sticky)
 	if err != nil {
@@ -67,7 +67,9 @@ func (s *Server) serveHTTP1(ctx *fasthttp.RequestCtx) {
 		s.fail1(ctx, snap.noVersion[mod.Index], err, mod.Name, ver, rid)
 		return
 	}
-	req.Header.Del(HeaderVersion)
+	if len(override) > 0 {
+		req.Header.Del(HeaderVersion)
+	}
 	removeHopHeaders(&req.Header)
 	sc.fwd = setForwarded(req, clientIP(ctx), sc.fwd)
 	s.forward1(ctx, snap, mod, v, len(override) > 0, rid)
@@ -181,8 +183,8 @@ func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing
 		ctx.SetContentType("application/json")
 		ctx.SetBody(errorBody(fmt.Errorf("upstream answered %d", status), mod.Name, lastEP.Version))
 	}
-	ctx.Response.Header.Set(HeaderVersion, lastEP.Version)
-	ctx.Response.Header.SetBytesV(HeaderRequestID, rid)
+	ctx.Response.Header.SetCanonical(keyVersion, []byte(lastEP.Version))
+	ctx.Response.Header.SetCanonical(keyRequestID, rid)
 	vm.observe(status, s.now().Sub(ctx.Time()))
 	if sampled(mod, rid) {
 		s.sample1(ctx, mod, lastEP.Version, status, &ctx.Response, ctx.Response.Body())
@@ -197,7 +199,7 @@ func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing
 func mayStream(p configs.Protocol, req *fasthttp.Request) bool {
 	switch p {
 	case configs.ProtocolKServeV1, configs.ProtocolKServeV2, configs.ProtocolTFServing, configs.ProtocolMLflow:
-		return bytes.Contains(req.Header.Peek("Accept"), []byte("text/event-stream"))
+		return bytes.Contains(req.Header.PeekCanonical(keyAccept), []byte("text/event-stream"))
 	default:
 		return true
 	}
@@ -222,8 +224,8 @@ func (s *Server) upstreamFailed1(ctx *fasthttp.RequestCtx, vm *versionMetrics, e
 func (s *Server) respondStream(ctx *fasthttp.RequestCtx, mod *routing.Model, resp *fasthttp.Response, ep *routing.Endpoint, vm *versionMetrics, deadline time.Time, rid []byte) {
 	removeHopHeaders(&resp.Header)
 	resp.Header.CopyTo(&ctx.Response.Header)
-	ctx.Response.Header.Set(HeaderVersion, ep.Version)
-	ctx.Response.Header.SetBytesV(HeaderRequestID, rid)
+	ctx.Response.Header.SetCanonical(keyVersion, []byte(ep.Version))
+	ctx.Response.Header.SetCanonical(keyRequestID, rid)
 	code := resp.StatusCode()
 	start := ctx.Time()
 
@@ -324,7 +326,7 @@ func (s *Server) fail1(ctx *fasthttp.RequestCtx, vm *versionMetrics, err error, 
 	ctx.Response.Reset()
 	ctx.SetStatusCode(code)
 	ctx.SetContentType("application/json")
-	ctx.Response.Header.SetBytesV(HeaderRequestID, rid)
+	ctx.Response.Header.SetCanonical(keyRequestID, rid)
 	if version != "" && !errors.Is(err, routing.ErrUnknownVersion) {
 		ctx.Response.Header.Set(HeaderVersion, version)
 	}

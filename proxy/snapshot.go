@@ -36,6 +36,9 @@ type snapshot struct {
 	limiters []limiter
 	// policies is indexed by model index.
 	policies []*policy
+	// stickyKeys is indexed by model index: the canonical name of the
+	// model's sticky header, nil for none.
+	stickyKeys [][]byte
 	// byKey finds an endpoint of this snapshot by its health key.
 	byKey map[string]*routing.Endpoint
 }
@@ -86,7 +89,7 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		mc := &cfg.Models[modelIndex(table, ep.Model)]
 		u, ok := old[key]
 		if !ok || u.limN != mc.Limits.EndpointConcurrency {
-			u = s.newUpstream(key, ep, cfg)
+			u = s.newUpstream(key, ep)
 			u.limN = mc.Limits.EndpointConcurrency
 			u.lim = newLimiter(u.limN)
 		}
@@ -123,6 +126,11 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		}
 		snap.policies = append(snap.policies, newPolicy(&cfg.Models[m.Index], prevPol, prevCfg))
 		snap.noVersion = append(snap.noVersion, s.metrics.forVersion(m.Name, ""))
+		var sticky []byte
+		if h := cfg.Models[m.Index].Routing.StickyHeader; h != "" {
+			sticky = canonicalKey(h)
+		}
+		snap.stickyKeys = append(snap.stickyKeys, sticky)
 	}
 	var gone []*upstream
 	for key, u := range old {
@@ -166,30 +174,23 @@ func modelIndex(t *routing.Table, name string) int {
 	return -1
 }
 
-// newUpstream creates the transport state of one endpoint. The read and
-// write timeouts bound each I/O on the upstream connection by the model's
-// timeout, so a stalled stream cannot outlive it by more than that.
-func (s *Server) newUpstream(key string, ep *routing.Endpoint, cfg *configs.Config) *upstream {
+// newUpstream creates the transport state of one endpoint. Its HTTP/1.1
+// client has no read or write timeout of its own: every call is DoDeadline
+// with the request's deadline (start + the model's timeout), which fasthttp
+// sets on the connection for the write, the read of the answer and the
+// reads of a streamed body, so a stalled stream cannot outlive it either.
+func (s *Server) newUpstream(key string, ep *routing.Endpoint) *upstream {
 	u := &upstream{key: key, h2c: ep.Scheme == "h2c"}
 	if u.h2c {
 		return u
 	}
-	timeout := 30 * time.Second
-	for i := range cfg.Models {
-		if cfg.Models[i].Name == ep.Model {
-			timeout = cfg.Models[i].Timeout
-		}
-	}
 	u.hc = &fasthttp.HostClient{
-		Addr:                          ep.Addr,
-		Name:                          "vane",
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		MaxConns:                      4096,
-		MaxIdleConnDuration:           90 * time.Second,
-		ReadTimeout:                   timeout,
-		WriteTimeout:                  timeout,
+		Addr:                     ep.Addr,
+		Name:                     "vane",
+		NoDefaultUserAgentHeader: true,
+		DisablePathNormalizing:   true,
+		MaxConns:                 4096,
+		MaxIdleConnDuration:      90 * time.Second,
 		// A pooled keep-alive connection that the backend closed while
 		// idle fails the first write or read; one more try on a fresh
 		// connection is what every proxy does for that case. Other errors

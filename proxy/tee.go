@@ -42,14 +42,14 @@ func (s *Server) sample1(ctx *fasthttp.RequestCtx, mod *routing.Model, version s
 func fillSample(smp *monitor.Sample, ctx *fasthttp.RequestCtx, mod *routing.Model, version string, status int, rh *fasthttp.ResponseHeader, now time.Time) {
 	smp.Model, smp.Version = mod.Name, version
 	smp.Time = ctx.Time()
-	smp.SetMeta(ctx.Request.Header.Peek(HeaderRequestID), ctx.Path(), ctx.Request.Header.ContentType(), rh.ContentType())
+	smp.SetMeta(ctx.Request.Header.PeekCanonical(keyRequestID), ctx.Path(), ctx.Request.Header.ContentType(), rh.ContentType())
 	smp.Input.Status = status
 	// The answer's headers have arrived: for a stream that is its first
 	// byte; finish sets the latency of the whole stream.
 	smp.Input.Latency = now.Sub(ctx.Time())
 	smp.Input.TTFB = smp.Input.Latency
-	smp.Input.InferenceHeaderLen = headerInt(ctx.Request.Header.Peek(headerInferenceLen))
-	smp.Input.RespInferenceHeaderLen = headerInt(rh.Peek(headerInferenceLen))
+	smp.Input.InferenceHeaderLen = headerInt(ctx.Request.Header.PeekCanonical(keyInferenceLen))
+	smp.Input.RespInferenceHeaderLen = headerInt(rh.PeekCanonical(keyInferenceLen))
 }
 
 // headerInt parses a non-negative decimal header value; -1 when absent or
