@@ -106,18 +106,19 @@ func benchCases(tb testing.TB, n int) []benchCase {
 
 // BenchmarkDecode decodes each protocol's payload of 1 and 32 rows (for
 // openai, a stream of 1 or 32 chunks; raw reads two values of the body),
-// reusing dst as the monitor does.
+// with one Decoder and reusing dst, as a monitor worker does.
 func BenchmarkDecode(b *testing.B) {
 	for _, n := range []int{1, 32} {
 		for _, bc := range benchCases(b, n) {
 			b.Run(fmt.Sprintf("%s/rows=%d", bc.name, n), func(b *testing.B) {
-				rows, err := Decode(nil, bc.spec, &bc.in)
+				var d Decoder
+				rows, err := d.Decode(nil, bc.spec, &bc.in)
 				require.NoError(b, err)
 				require.NotEmpty(b, rows)
 				b.SetBytes(int64(len(bc.in.ReqBody) + len(bc.in.RespBody)))
 				b.ReportAllocs()
 				for b.Loop() {
-					rows, _ = Decode(rows[:0], bc.spec, &bc.in)
+					rows, _ = d.Decode(rows[:0], bc.spec, &bc.in)
 				}
 			})
 		}

@@ -162,14 +162,35 @@ var ErrMalformed = errors.New("malformed payload")
 // Decode appends the rows of in to dst and returns it. On error it returns
 // dst unchanged (no partial rows) and an error wrapping ErrMalformed; only
 // an unknown spec.Protocol gives an error that does not wrap it. Decode is
-// safe for concurrent use.
+// safe for concurrent use; its rows are the caller's to keep. A caller
+// that decodes exchange after exchange uses a Decoder instead.
 func Decode(dst []Row, spec *Spec, in *Input) ([]Row, error) {
-	st := state{spec: spec}
-	s := sink{
+	return new(Decoder).Decode(dst, spec, in)
+}
+
+// Decoder decodes exchange after exchange into memory it keeps, so that a
+// steady stream of samples costs no allocation: the fields of the rows it
+// returns live in its buffers and are valid only until its next Decode.
+// The rows follow Decode's rules otherwise. A Decoder is not safe for
+// concurrent use; each monitor worker has its own. The zero value is
+// ready.
+type Decoder struct {
+	st     state
+	s      sink
+	fields [2][]Field // the request side's and the response side's
+}
+
+// Decode is the package's Decode, with the Decoder's buffers.
+func (d *Decoder) Decode(dst []Row, spec *Spec, in *Input) ([]Row, error) {
+	st, s := &d.st, &d.s
+	st.reset(spec)
+	*s = sink{
 		rows:    dst,
 		base:    len(dst),
 		hasReq:  len(in.ReqBody) > 0,
 		hasResp: in.Status >= 200 && in.Status <= 299 && len(in.RespBody) > 0,
+		fields:  d.fields[0][:0],
+		arena:   &d.fields,
 	}
 	name := spec.Protocol
 	var request, response func(*state, *sink, *Input) error
@@ -184,7 +205,7 @@ func Decode(dst []Row, spec *Spec, in *Input) ([]Row, error) {
 		name, request, response = configs.ProtocolRaw, rawRequest, rawResponse
 	case configs.ProtocolOpenAI:
 		// One row per exchange, its features drawn from both sides.
-		row, err := openAIRow(&st, in)
+		row, err := openAIRow(st, in)
 		if err != nil {
 			return dst, fmt.Errorf("%s: %w", name, err)
 		}
@@ -198,13 +219,13 @@ func Decode(dst []Row, spec *Spec, in *Input) ([]Row, error) {
 		return dst, fmt.Errorf("decode: unknown protocol %q", name)
 	}
 	if s.hasReq {
-		if err := request(&st, &s, in); err != nil {
+		if err := request(st, s, in); err != nil {
 			return s.fail(dst), fmt.Errorf("%s: request: %w", name, err)
 		}
 	}
 	s.commit()
 	if s.hasResp {
-		if err := response(&st, &s, in); err != nil {
+		if err := response(st, s, in); err != nil {
 			return s.fail(dst), fmt.Errorf("%s: response: %w", name, err)
 		}
 	}
@@ -232,6 +253,8 @@ type sink struct {
 	fields  []Field
 	start   int // offset in fields of the row being built
 	n       int // rows of the current side so far
+	// arena keeps each side's fields array for the Decoder's next call.
+	arena *[2][]Field
 }
 
 // reserve grows fields to hold n more.
@@ -278,10 +301,15 @@ func (s *sink) commit() {
 		*p = s.fields[off : off+n : off+n]
 		off += n
 	}
+	side := 0
+	if s.pred {
+		side = 1
+	}
+	s.arena[side] = s.fields[:0] // grown or not, kept for the next call
 	if !s.pred {
 		s.reqRows = s.n
 	}
-	s.pred, s.fields, s.start, s.n = true, nil, 0, 0
+	s.pred, s.fields, s.start, s.n = true, s.arena[1][:0], 0, 0
 }
 
 // finish commits the current side and drops the rows that carry nothing.

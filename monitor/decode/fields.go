@@ -23,6 +23,16 @@ const (
 	maxInternLen = 128  // longer strings are rarely repeated: never interned
 )
 
+// reset readies a Decoder's state for a new exchange, keeping its memory.
+// Interned strings are per exchange, as with a fresh state.
+func (st *state) reset(spec *Spec) {
+	st.spec = spec
+	clear(st.small[:st.nsmall])
+	st.nsmall = 0
+	clear(st.table)
+	st.scratch = st.scratch[:0]
+}
+
 // intern returns b as a string, shared with earlier equal ones.
 func (st *state) intern(b []byte) string {
 	if len(b) > maxInternLen {
