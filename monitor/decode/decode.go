@@ -79,7 +79,7 @@
 // ModelInfer messages comes later.
 //
 // Characters are Unicode code points. JSON bodies are validated once
-// (json.Valid) and then walked in place, without decoding what is not
+// (jsonValid, a faster json.Valid) and then walked in place, without decoding what is not
 // used, so a row costs its fields and little else (see BenchmarkDecode);
 // only the openai request, one per exchange, is decoded into a struct.
 // Rows never alias the Input's bodies.

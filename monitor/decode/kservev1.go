@@ -1,7 +1,5 @@
 package decode
 
-import "encoding/json"
-
 // KServe V1 and TF Serving REST share one decoder: the row format
 // ({"instances": [...]} → {"predictions": [...]}), TF Serving's column
 // format ({"inputs": ...} → {"outputs": ...}) and its :classify and
@@ -10,7 +8,7 @@ import "encoding/json"
 // jsonObject returns body, trimmed, when it is one valid JSON object.
 func jsonObject(body []byte) ([]byte, error) {
 	body = trimWS(body)
-	if !json.Valid(body) {
+	if !jsonValid(body) {
 		return nil, malformed("invalid JSON")
 	}
 	if body[0] != '{' {

@@ -3,7 +3,6 @@ package decode
 import (
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -57,7 +56,7 @@ func mlflowRequest(st *state, s *sink, in *Input) error {
 
 func mlflowResponse(st *state, s *sink, in *Input) error {
 	body := trimWS(in.RespBody)
-	if !json.Valid(body) {
+	if !jsonValid(body) {
 		return malformed("invalid JSON")
 	}
 	switch body[0] {

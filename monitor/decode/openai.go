@@ -87,7 +87,7 @@ func openAIRow(st *state, in *Input) (Row, error) {
 // dozen allocations.
 func (r *oaResult) add(chunk []byte) error {
 	chunk = trimWS(chunk)
-	if !json.Valid(chunk) {
+	if !jsonValid(chunk) {
 		return malformed("invalid JSON")
 	}
 	if chunk[0] != '{' {

@@ -2,7 +2,6 @@ package decode
 
 import (
 	"cmp"
-	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,7 +52,7 @@ func rawResponse(st *state, s *sink, in *Input) error {
 // validJSON returns body, trimmed, when it is valid JSON.
 func validJSON(body []byte) ([]byte, error) {
 	body = trimWS(body)
-	if !json.Valid(body) {
+	if !jsonValid(body) {
 		return nil, malformed("invalid JSON")
 	}
 	return body, nil
