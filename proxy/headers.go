@@ -75,15 +75,24 @@ type fields interface {
 	DelBytes(key []byte)
 }
 
+// hopByLen lists, for each name length, the indexes in hopHeaders of the
+// names of that length: most fields are ruled out by their length alone.
+var hopByLen = func() (t [len("Proxy-Authorization") + 1][]int) {
+	for i, h := range hopHeaders {
+		t[len(h)] = append(t[len(h)], i)
+	}
+	return t
+}()
+
 // hopIndex returns the index in hopHeaders of name, -1 when it is not
 // hop-by-hop. Names arrive canonicalised by fasthttp; EqualFold keeps it
 // right for any case anyway.
 func hopIndex(name []byte) int {
-	if len(name) < 2 || len(name) > len("Proxy-Authorization") {
+	if len(name) >= len(hopByLen) {
 		return -1
 	}
-	for i, h := range hopHeaders {
-		if len(name) == len(h) && bytes.EqualFold(name, []byte(h)) {
+	for _, i := range hopByLen[len(name)] {
+		if bytes.EqualFold(name, []byte(hopHeaders[i])) {
 			return i
 		}
 	}
