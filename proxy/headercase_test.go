@@ -116,3 +116,26 @@ func TestCanonicalKeyMatchesFasthttp(t *testing.T) {
 		assert.Equal(t, "v", string(h.PeekCanonical(canonicalKey(name))), name)
 	}
 }
+
+// removeHopHeaders on headers as fasthttp parses them: every hop-by-hop
+// field and every field Connection names goes, however many there are;
+// the rest stays.
+func TestRemoveHopHeaders(t *testing.T) {
+	raw := "POST /x HTTP/1.1\r\nHost: h\r\nconnection: keep-alive, x-a, X-B ,x-c,x-d, x-e, close, x-f\r\n" +
+		"x-a: 1\r\nx-b: 2\r\nx-c: 3\r\nx-d: 4\r\nx-e: 5\r\nx-f: 6\r\nx-kept: 7\r\nkeep-alive: timeout=5\r\n" +
+		"te: trailers\r\nupgrade: h2c\r\nproxy-authorization: Basic x\r\ncontent-length: 0\r\n\r\n"
+	var req fasthttp.Request
+	require.NoError(t, req.Read(bufio.NewReader(strings.NewReader(raw))))
+	removeHopHeaders(&req.Header)
+	var left []string
+	for k := range req.Header.All() {
+		left = append(left, string(k))
+	}
+	assert.ElementsMatch(t, []string{"Host", "Content-Length", "X-Kept"}, left)
+	assert.False(t, req.Header.ConnectionClose(), "the client's Connection: close is not the upstream's")
+	var h fasthttp.ResponseHeader
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Model", "iris")
+	h.Set("Connection", "keep-alive")
+	assert.Zero(t, testing.AllocsPerRun(100, func() { removeHopHeaders(&h) }), "removeHopHeaders allocates")
+}
