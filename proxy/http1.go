@@ -70,7 +70,7 @@ func (s *Server) serveHTTP1(ctx *fasthttp.RequestCtx) {
 	if len(override) > 0 {
 		req.Header.Del(HeaderVersion)
 	}
-	removeHopHeaders(&req.Header)
+	removeHopRequest(&req.Header)
 	sc.fwd = setForwarded(req, clientIP(ctx), sc.fwd)
 	s.forward1(ctx, snap, mod, v, len(override) > 0, rid)
 }
@@ -176,7 +176,7 @@ func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing
 		s.respondStream(ctx, mod, resp, lastEP, vm, deadline, rid)
 		return
 	}
-	removeHopHeaders(&ctx.Response.Header)
+	removeHopResponse(&ctx.Response.Header)
 	if status >= 500 && len(ctx.Response.Body()) == 0 {
 		// An upstream failure without a body still reaches the client as
 		// a JSON error naming the model and version, never empty.
@@ -222,7 +222,7 @@ func (s *Server) upstreamFailed1(ctx *fasthttp.RequestCtx, vm *versionMetrics, e
 // becomes a well-formed 502 rather than a truncated answer. ep's in-flight
 // count is released when the body is done.
 func (s *Server) respondStream(ctx *fasthttp.RequestCtx, mod *routing.Model, resp *fasthttp.Response, ep *routing.Endpoint, vm *versionMetrics, deadline time.Time, rid []byte) {
-	removeHopHeaders(&resp.Header)
+	removeHopResponse(&resp.Header)
 	resp.Header.CopyTo(&ctx.Response.Header)
 	ctx.Response.Header.SetCanonical(keyVersion, []byte(ep.Version))
 	ctx.Response.Header.SetCanonical(keyRequestID, rid)

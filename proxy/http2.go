@@ -245,7 +245,7 @@ func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, a *attempt, ep *routing.En
 			ctx.Response.Header.Add(k, v)
 		}
 	}
-	removeHopHeaders(&ctx.Response.Header)
+	removeHopResponse(&ctx.Response.Header)
 	ctx.Response.Header.Set(HeaderVersion, ep.Version)
 	ctx.Response.Header.SetBytesV(HeaderRequestID, rid)
 	start := ctx.Time()
