@@ -286,10 +286,83 @@ func number(v []byte) (float64, bool) {
 	if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
 		return 0, false
 	}
+	if f, ok := shortNumber(v); ok {
+		return f, true
+	}
 	f, err := strconv.ParseFloat(string(v), 64)
 	if err != nil {
 		return 0, false
 	}
 	_, ok := num(f)
 	return f, ok
+}
+
+// exactPow10 are the powers of ten a float64 holds exactly.
+var exactPow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
+	1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// shortNumber parses the common JSON number — at most 15 significant
+// digits, an optional fraction and exponent whose combined power of ten is
+// within ±22 — with one multiplication or division of two exactly
+// represented values, which IEEE rounds correctly: the same float64 that
+// strconv.ParseFloat gives (Clinger's fast path, which strconv takes too
+// after more general work). ok is false for anything else, which the
+// caller hands to strconv. v is a valid JSON number.
+func shortNumber(v []byte) (float64, bool) {
+	i, neg := 0, false
+	if v[0] == '-' {
+		neg, i = true, 1
+	}
+	var m uint64
+	digits, exp := 0, 0
+	for ; i < len(v) && '0' <= v[i] && v[i] <= '9'; i++ {
+		m = m*10 + uint64(v[i]-'0')
+		if m != 0 {
+			digits++
+		}
+	}
+	if i < len(v) && v[i] == '.' {
+		for i++; i < len(v) && '0' <= v[i] && v[i] <= '9'; i++ {
+			m = m*10 + uint64(v[i]-'0')
+			if m != 0 {
+				digits++
+			}
+			exp--
+		}
+	}
+	if digits > 15 {
+		return 0, false
+	}
+	if i < len(v) && (v[i] == 'e' || v[i] == 'E') {
+		i++
+		eneg := false
+		if i < len(v) && (v[i] == '+' || v[i] == '-') {
+			eneg = v[i] == '-'
+			i++
+		}
+		e := 0
+		for ; i < len(v) && '0' <= v[i] && v[i] <= '9'; i++ {
+			if e > 1000 {
+				return 0, false
+			}
+			e = e*10 + int(v[i]-'0')
+		}
+		if eneg {
+			e = -e
+		}
+		exp += e
+	}
+	if i != len(v) || exp < -22 || exp > 22 {
+		return 0, false
+	}
+	f := float64(m) // exact: m < 10^15 < 2^53
+	if exp < 0 {
+		f /= exactPow10[-exp]
+	} else {
+		f *= exactPow10[exp]
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
 }
