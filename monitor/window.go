@@ -43,6 +43,11 @@ type versionState struct {
 
 	features []*feature
 	index    map[string]int // feature name -> features index
+	// byPos remembers the feature met at each position of a row
+	// (predictions first, then features): rows of one version name their
+	// fields alike and in the same order, so a string comparison usually
+	// replaces a map lookup per field.
+	byPos []*feature
 
 	winRows       int       // rows in the current window
 	winStart      time.Time // when the current window took its first row
@@ -129,10 +134,11 @@ func (v *versionState) apply(rows []decode.Row, now time.Time, ev []alertEvent) 
 		// Predictions first: a payload with more input columns than the
 		// feature cap must not crowd the predictions out.
 		for j := range rows[i].Predictions {
-			v.observe(&rows[i].Predictions[j], learning)
+			v.observe(&rows[i].Predictions[j], j, learning)
 		}
+		np := len(rows[i].Predictions)
 		for j := range rows[i].Features {
-			v.observe(&rows[i].Features[j], learning)
+			v.observe(&rows[i].Features[j], np+j, learning)
 		}
 		if learning {
 			v.refRows++
@@ -155,9 +161,27 @@ func (v *versionState) apply(rows []decode.Row, now time.Time, ev []alertEvent) 
 	return ev, job
 }
 
-// observe takes one value into the reference being learned or the window.
-func (v *versionState) observe(fl *decode.Field, learning bool) {
-	f := v.feature(fl.Name)
+// featureAt is feature(name) for the field at position pos of a row.
+func (v *versionState) featureAt(pos int, name string) *feature {
+	if pos < len(v.byPos) {
+		if f := v.byPos[pos]; f != nil && f.name == name {
+			return f
+		}
+	}
+	f := v.feature(name)
+	if f != nil && pos < MaxFeatures {
+		for len(v.byPos) <= pos {
+			v.byPos = append(v.byPos, nil)
+		}
+		v.byPos[pos] = f
+	}
+	return f
+}
+
+// observe takes one value, the field at position pos of its row, into the
+// reference being learned or the window.
+func (v *versionState) observe(fl *decode.Field, pos int, learning bool) {
+	f := v.featureAt(pos, fl.Name)
 	if f == nil {
 		v.met.featuresIgnored.Inc()
 		return
