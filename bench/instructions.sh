@@ -28,7 +28,12 @@ BASE=${BASE:-}
 bench_init
 ensure_tools nginx wrk
 have valgrind || die "valgrind is not installed (apt-get install valgrind)"
-check_ports "${BACKEND_PORTS[@]}" 18086 19901
+[[ -f $CONFIG ]] || die "no config file $CONFIG"
+listen=$(awk -F'"' '/^listen:/ { print $2 }' "$CONFIG")
+admin=$(awk -F'"' '/^  listen:/ { print $2; exit }' "$CONFIG")
+[[ -n $listen && -n $admin ]] || die "$CONFIG: cannot read listen and admin.listen (quoted host:port expected)"
+port=${listen##*:}
+check_ports "${BACKEND_PORTS[@]}" "$port" "${admin##*:}"
 
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT=bench/results/instructions-$STAMP
@@ -45,13 +50,13 @@ if [[ -n $BASE ]]; then
 fi
 write_lua "$WORK/post.lua"
 start_backend
-url="http://127.0.0.1:18086$PREDICT_PATH"
+url="http://$listen$PREDICT_PATH"
 
 for b in "${bins[@]}"; do
 	start_bg "$OUT/$b.log" env GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind --instr-atstart=no \
 		--callgrind-out-file="$OUT/callgrind.$b.out" "$WORK/vane-$b" serve -config "$CONFIG"
 	pid=$BG_PID
-	for ((i = 0; i < 300; i++)); do port_free 18086 || break; sleep 0.2; done
+	for ((i = 0; i < 300; i++)); do port_free "$port" || break; sleep 0.2; done
 	wait_ok "$url" "vane-$b" || die "vane-$b does not answer"
 	taskset -c "$LOAD_CORE" wrk -t1 -c"$CONNECTIONS" -d3s -s "$WORK/post.lua" "$url" >/dev/null 2>&1
 	callgrind_control -i on "$pid" >/dev/null
