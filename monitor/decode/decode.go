@@ -182,16 +182,7 @@ type Decoder struct {
 
 // Decode is the package's Decode, with the Decoder's buffers.
 func (d *Decoder) Decode(dst []Row, spec *Spec, in *Input) ([]Row, error) {
-	st, s := &d.st, &d.s
-	st.reset(spec)
-	*s = sink{
-		rows:    dst,
-		base:    len(dst),
-		hasReq:  len(in.ReqBody) > 0,
-		hasResp: in.Status >= 200 && in.Status <= 299 && len(in.RespBody) > 0,
-		fields:  d.fields[0][:0],
-		arena:   &d.fields,
-	}
+	st, _ := d.start(dst, spec, in)
 	name := spec.Protocol
 	var request, response func(*state, *sink, *Input) error
 	switch name {
@@ -218,6 +209,27 @@ func (d *Decoder) Decode(dst []Row, spec *Spec, in *Input) ([]Row, error) {
 	default:
 		return dst, fmt.Errorf("decode: unknown protocol %q", name)
 	}
+	return d.sides(dst, name, in, request, response)
+}
+
+// start readies the Decoder's state and sink for one exchange.
+func (d *Decoder) start(dst []Row, spec *Spec, in *Input) (*state, *sink) {
+	d.st.reset(spec)
+	d.s = sink{
+		rows:    dst,
+		base:    len(dst),
+		hasReq:  len(in.ReqBody) > 0,
+		hasResp: in.Status >= 200 && in.Status <= 299 && len(in.RespBody) > 0,
+		fields:  d.fields[0][:0],
+		arena:   &d.fields,
+	}
+	return &d.st, &d.s
+}
+
+// sides runs a protocol's request and response decoders on the sink that
+// Decode set up.
+func (d *Decoder) sides(dst []Row, name configs.Protocol, in *Input, request, response func(*state, *sink, *Input) error) ([]Row, error) {
+	st, s := &d.st, &d.s
 	if s.hasReq {
 		if err := request(st, s, in); err != nil {
 			return s.fail(dst), fmt.Errorf("%s: request: %w", name, err)
@@ -264,6 +276,29 @@ func (s *sink) reserve(n int) {
 		copy(grown, s.fields)
 		s.fields = grown
 	}
+}
+
+// sinkMark is what save records for restore.
+type sinkMark struct{ rows, fields, start, n int }
+
+// save records the sink's state, for a decoder that may take back what it
+// appends (a fast path that finds its input is not for it).
+func (s *sink) save() sinkMark {
+	return sinkMark{rows: len(s.rows), fields: len(s.fields), start: s.start, n: s.n}
+}
+
+// restore takes back everything appended since save: fields, rows, and
+// the predictions paired with request rows.
+func (s *sink) restore(m sinkMark) {
+	if s.pred {
+		for i := m.n; i < s.n && i < s.reqRows; i++ {
+			s.rows[s.base+i].Predictions = nil
+		}
+	}
+	clear(s.rows[m.rows:])
+	s.rows = s.rows[:m.rows]
+	s.fields = s.fields[:m.fields]
+	s.start, s.n = m.start, m.n
 }
 
 // endRow closes the row made of fields[start:]. A response row beyond the
