@@ -143,3 +143,17 @@ func TestRemoveHopHeaders(t *testing.T) {
 	h.Set("Connection", "keep-alive")
 	assert.Zero(t, testing.AllocsPerRun(100, func() { removeHopResponse(&h) }), "removeHopResponse allocates")
 }
+
+func TestRequestIDs(t *testing.T) {
+	g := newRequestIDs()
+	a, b := string(g.appendNext(nil)), string(g.appendNext([]byte("x")))
+	require.Len(t, a, 32)
+	require.Len(t, b, 33)
+	assert.Regexp(t, `^[0-9a-f]{32}$`, a)
+	assert.Equal(t, a[:16], b[1:17], "one prefix per process")
+	assert.Equal(t, "0000000000000001", a[16:])
+	assert.Equal(t, "0000000000000002", b[17:])
+	g.n.Store(0xfedcba9876543210 - 1)
+	assert.Equal(t, "fedcba9876543210", string(g.appendNext(nil))[16:])
+	assert.NotEqual(t, a[:16], string(newRequestIDs().appendNext(nil))[:16], "prefixes are random")
+}

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"net/netip"
 	"sync/atomic"
@@ -194,26 +193,34 @@ func setForwarded(req *fasthttp.Request, clientIP netip.Addr, buf []byte) []byte
 }
 
 // requestIDs generates request ids: a random per-process prefix and a
-// counter, so ids are unique without a syscall per request.
+// counter, so ids are unique without a syscall per request. The prefix is
+// hex-encoded once; only the counter's 16 digits are encoded per request.
 type requestIDs struct {
-	prefix [8]byte
+	prefix [16]byte // hex of 8 random bytes
 	n      atomic.Uint64
 }
 
 func newRequestIDs() *requestIDs {
-	var g requestIDs
-	if _, err := rand.Read(g.prefix[:]); err != nil {
+	var raw [8]byte
+	if _, err := rand.Read(raw[:]); err != nil {
 		// crypto/rand does not fail on supported platforms; a fixed prefix
 		// would still give ids unique within this process.
-		copy(g.prefix[:], "vanevane")
+		copy(raw[:], "vanevane")
 	}
+	var g requestIDs
+	hex.Encode(g.prefix[:], raw[:])
 	return &g
 }
 
 // appendNext appends a fresh 32-hex-digit id to dst.
 func (g *requestIDs) appendNext(dst []byte) []byte {
-	var raw [16]byte
-	copy(raw[:8], g.prefix[:])
-	binary.BigEndian.PutUint64(raw[8:], g.n.Add(1))
-	return hex.AppendEncode(dst, raw[:])
+	const digits = "0123456789abcdef"
+	dst = append(dst, g.prefix[:]...)
+	n := g.n.Add(1)
+	var c [16]byte
+	for i := 15; i >= 0; i-- {
+		c[i] = digits[n&0xf]
+		n >>= 4
+	}
+	return append(dst, c[:]...)
 }

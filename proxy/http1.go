@@ -185,9 +185,10 @@ func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing
 	}
 	ctx.Response.Header.SetCanonical(keyVersion, []byte(lastEP.Version))
 	ctx.Response.Header.SetCanonical(keyRequestID, rid)
-	vm.observe(status, s.now().Sub(ctx.Time()))
+	now := s.now()
+	vm.observe(status, now.Sub(ctx.Time()))
 	if sampled(mod, rid) {
-		s.sample1(ctx, mod, lastEP.Version, status, &ctx.Response, ctx.Response.Body())
+		s.sample1(ctx, mod, lastEP.Version, status, &ctx.Response, ctx.Response.Body(), now)
 	}
 }
 
@@ -245,7 +246,7 @@ func (s *Server) respondStream(ctx *fasthttp.RequestCtx, mod *routing.Model, res
 			return
 		}
 		if sampled(mod, rid) {
-			s.sample1(ctx, mod, ep.Version, code, &ctx.Response, ctx.Response.Body())
+			s.sample1(ctx, mod, ep.Version, code, &ctx.Response, ctx.Response.Body(), s.now())
 		}
 		return
 	}

@@ -23,8 +23,8 @@ func sampled(mod *routing.Model, rid []byte) bool {
 	return mod.Config.Protocol != configs.ProtocolGRPC && monitor.ShouldSample(mc.SampleRate, rid)
 }
 
-// sample1 hands a whole HTTP/1.1 exchange to the monitor.
-func (s *Server) sample1(ctx *fasthttp.RequestCtx, mod *routing.Model, version string, status int, resp *fasthttp.Response, respBody []byte) {
+// sample1 hands a whole HTTP/1.1 exchange, answered at now, to the monitor.
+func (s *Server) sample1(ctx *fasthttp.RequestCtx, mod *routing.Model, version string, status int, resp *fasthttp.Response, respBody []byte, now time.Time) {
 	max := mod.Config.Monitor.MaxBodyBytes
 	reqBody := ctx.Request.Body()
 	if len(reqBody) > max || len(respBody) > max {
@@ -32,7 +32,7 @@ func (s *Server) sample1(ctx *fasthttp.RequestCtx, mod *routing.Model, version s
 		return
 	}
 	smp := s.monitor.AcquireSample()
-	fillSample(smp, ctx, mod, version, status, &resp.Header, s.now())
+	fillSample(smp, ctx, mod, version, status, &resp.Header, now)
 	smp.AppendReq(reqBody)
 	smp.AppendResp(respBody)
 	s.monitor.Offer(smp)
