@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -54,6 +56,10 @@ type upstream struct {
 	// lim caps in-flight requests (limits.endpoint_concurrency = limN).
 	lim  limiter
 	limN int
+	// slack is how late (ns) a deadline on its connections may fire: 1/64
+	// of the model's timeout (30 s: 0.47 s), never early. See
+	// lazyDeadlineConn.
+	slack atomic.Int64
 }
 
 func endpointKey(model, version, url string) string { return health.Key(model, version, url) }
@@ -93,6 +99,7 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 			u.limN = mc.Limits.EndpointConcurrency
 			u.lim = newLimiter(u.limN)
 		}
+		u.slack.Store(int64(mc.Timeout / 64)) // a reloaded timeout reaches open connections
 		kept[key] = true
 		snap.upstreams = append(snap.upstreams, u)
 		snap.limiters = append(snap.limiters, u.lim)
@@ -179,12 +186,20 @@ func modelIndex(t *routing.Table, name string) int {
 // with the request's deadline (start + the model's timeout), which fasthttp
 // sets on the connection for the write, the read of the answer and the
 // reads of a streamed body, so a stalled stream cannot outlive it either.
+// Its connections move those deadlines lazily (lazyDeadlineConn).
 func (s *Server) newUpstream(key string, ep *routing.Endpoint) *upstream {
 	u := &upstream{key: key, h2c: ep.Scheme == "h2c"}
 	if u.h2c {
 		return u
 	}
 	u.hc = &fasthttp.HostClient{
+		Dial: func(addr string) (net.Conn, error) {
+			c, err := fasthttp.Dial(addr)
+			if err != nil {
+				return nil, err
+			}
+			return &lazyDeadlineConn{Conn: c, slack: &u.slack}, nil
+		},
 		Addr:                     ep.Addr,
 		Name:                     "vane",
 		NoDefaultUserAgentHeader: true,
