@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 
 FUZZTIME ?= 30s
 
-.PHONY: all build test lint demo bench bench-peers soak fuzz fmt tidy clean
+.PHONY: all build test lint demo bench bench-peers profile instructions soak fuzz fmt tidy clean
 
 all: lint test build
 
@@ -35,6 +35,14 @@ bench:
 ## bench-peers: vane against nginx, HAProxy, Caddy and Go peers, one pinned core each (installs Debian packages)
 bench-peers:
 	bash bench/peers.sh
+
+## profile: a CPU profile of vane (every feature on) under the peer benchmark's load
+profile:
+	bash bench/profile.sh
+
+## instructions: user-space instructions per request under callgrind (BASE=<rev> to compare)
+instructions:
+	bash bench/instructions.sh
 
 ## soak: the long fault tests (VANE_SOAK=1), then ten million requests at 256 connections printing RSS (TOTAL=... to change)
 soak:

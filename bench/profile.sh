@@ -2,7 +2,7 @@
 # bench/profile.sh — a CPU profile of vane under the peer benchmark's load.
 #
 #   bash bench/profile.sh                     # or: make profile
-#   CONFIG=bench/vane-nomonitor.yaml SECONDS_=20 bash bench/profile.sh
+#   CONFIG=bench/vane-nomonitor.yaml PROFILE_SECONDS=20 bash bench/profile.sh
 #
 # Starts the benchmark's nginx backend on LOAD_CORE, vane (GOMAXPROCS=1) on
 # PROXY_CORE with CONFIG (default bench/vane-full.yaml), drives it with wrk
