@@ -6,16 +6,18 @@ import (
 	"time"
 )
 
-// lazyDeadlineConn is an upstream connection whose deadlines are moved
-// only when they must be. fasthttp sets a write and a read deadline on the
-// connection for every request (the request's deadline); each is a clock
-// read and a runtime timer update. A deadline a little later than asked
-// is harmless, so when the one in force is at most slack later than the
-// one asked for, it is kept; when it must move, it is set slack later than
-// asked, so the requests of the next slack period keep it too. nginx
-// treats its timers the same way (a change under 300 ms is not made).
-// A timed-out request therefore fails at most slack after its deadline;
-// slack is a small fraction of the model's timeout (upstream.slack).
+// lazyDeadlineConn is a connection whose deadlines are moved only when
+// they must be. fasthttp sets deadlines for every request — on an upstream
+// connection a write and a read deadline (the request's deadline), on a
+// client connection an idle one after each answer and a read one at the
+// next request's first byte — and each is a clock read and a runtime timer
+// update. A deadline a little later than asked is harmless, so when the
+// one in force is no earlier than asked and at most slack later, it is
+// kept; when it must move, it is set slack later than asked, so the
+// requests of the next slack period keep it too. nginx treats its timers
+// the same way (a change under 300 ms is not made). A deadline therefore
+// fires at most slack late and never early; slack is a small fraction of
+// the timeout it serves (upstream.slack, serverSlack).
 type lazyDeadlineConn struct {
 	net.Conn
 	slack       *atomic.Int64 // nanoseconds, the upstream's

@@ -110,9 +110,13 @@ func New(cfg *configs.Config, raw []byte, opts Options) (*Server, error) {
 		DisablePreParseMultipartForm: true,
 		CloseOnShutdown:              true,
 		// A client must send its whole request within a minute (slowloris
-		// protection); idle keep-alive connections close after 90s.
-		ReadTimeout:        60 * time.Second,
-		IdleTimeout:        90 * time.Second,
+		// protection); idle keep-alive connections close after a minute
+		// too. Equal, the two deadlines fasthttp sets per request (idle
+		// after an answer, read at the next request's first byte) differ
+		// only by the idle gap, so the connection's lazy deadlines (see
+		// serverSlack) skip nearly all of them.
+		ReadTimeout:        clientTimeout,
+		IdleTimeout:        clientTimeout,
 		MaxRequestBodySize: 64 << 20,
 		ReadBufferSize:     16 << 10,
 		ErrorHandler:       s.serveHTTP1Error,
@@ -293,6 +297,18 @@ func (s *Server) accept(ln net.Listener, h1 *chanListener) {
 	}
 }
 
+// clientTimeout bounds how long an HTTP/1.1 client may take to send a
+// request, and how long its keep-alive connection may stay idle.
+const clientTimeout = 60 * time.Second
+
+// serverSlack is how late (ns) a deadline on a client connection may fire:
+// 1 s of clientTimeout's 60 (see lazyDeadlineConn).
+var serverSlack = func() *atomic.Int64 {
+	var n atomic.Int64
+	n.Store(int64(clientTimeout / 60))
+	return &n
+}()
+
 // demux reads just enough of a new connection to tell HTTP/2 (whose client
 // preface is fixed) from HTTP/1.x, then hands it on with the bytes read.
 func (s *Server) demux(c net.Conn, h1 *chanListener) {
@@ -310,7 +326,7 @@ func (s *Server) demux(c net.Conn, h1 *chanListener) {
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	if !isH2 {
-		if !h1.deliver(pc) {
+		if !h1.deliver(&lazyDeadlineConn{Conn: pc, slack: serverSlack}) {
 			_ = c.Close()
 		}
 		return
