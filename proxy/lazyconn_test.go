@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"io"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -66,4 +67,33 @@ func TestLazyDeadlines(t *testing.T) {
 	slack.Store(0)
 	require.NoError(t, c.SetReadDeadline(t0.Add(20*ms)))
 	assert.Equal(t, t0.Add(20*ms), rec.reads[6], "zero slack: every change is made, exactly")
+}
+
+// An upstream connection's reads and writes pass through unchanged,
+// whether or not the read follows a write (and yields first).
+func TestLazyConnReadsAndWrites(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	var slack atomic.Int64
+	c := &lazyDeadlineConn{Conn: a, slack: &slack, yieldFirstRead: true}
+	go func() {
+		buf := make([]byte, 4)
+		for {
+			n, err := b.Read(buf)
+			if err != nil {
+				return
+			}
+			_, _ = b.Write(buf[:n])
+		}
+	}()
+	for _, msg := range []string{"ping", "pong"} {
+		_, err := c.Write([]byte(msg))
+		require.NoError(t, err)
+		got := make([]byte, 4)
+		_, err = io.ReadFull(c, got)
+		require.NoError(t, err)
+		assert.Equal(t, msg, string(got))
+		assert.False(t, c.wrote, "the first read after a write clears the mark")
+	}
 }

@@ -198,7 +198,7 @@ func (s *Server) newUpstream(key string, ep *routing.Endpoint) *upstream {
 			if err != nil {
 				return nil, err
 			}
-			return &lazyDeadlineConn{Conn: c, slack: &u.slack}, nil
+			return &lazyDeadlineConn{Conn: c, slack: &u.slack, yieldFirstRead: true}, nil
 		},
 		Addr:                     ep.Addr,
 		Name:                     "vane",
