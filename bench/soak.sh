@@ -19,8 +19,11 @@
 # other processes used since the last, in % of one core).
 #
 # Exit status: 0 when every response was 2xx, no socket error occurred and
-# RSS stayed flat (last <= 1.2 x the RSS once 10% of the requests were
-# done); 1 otherwise. Not reaching TOTAL within SOAK_SECONDS is reported
+# RSS stayed flat: over the second half of the requests it grew by at most
+# 10% over the highest RSS of the first half; 1 otherwise. (A Go heap that
+# allocates little fills up to its GC goal over minutes, so RSS reaches its
+# plateau well after the first 10% of the requests; the Go heap figures at
+# the end show where it stands against that goal.) Not reaching TOTAL within SOAK_SECONDS is reported
 # but is not a failure. Samples and wrk outputs go to
 # bench/results/soak-STAMP/.
 set -euo pipefail
@@ -188,18 +191,24 @@ flat=$(awk -F'\t' -v total="$DONE" '
 			if (rss[i] < min) min = rss[i]; if (rss[i] > max) max = rss[i]
 			if (g[i] + 0 > gmax + 0) gmax = g[i]
 			if (!b && req[i] >= total / 10) { b = rss[i]; breq = req[i] }
+			if (req[i] <= total / 2 && rss[i] > h) h = rss[i]
 		}
 		if (!b) { b = rss[n]; breq = req[n] }
-		ok = rss[n] <= 1.2 * b
-		printf "rss          first %.1f MiB, min %.1f, max %.1f, last %.1f; at 10%% of the requests (%d) %.1f MiB\n", rss[1] / 1024, min / 1024, max / 1024, rss[n] / 1024, breq, b / 1024
+		if (!h) h = rss[1]
+		ok = rss[n] <= 1.1 * h
+		printf "rss          first %.1f MiB, min %.1f, max %.1f, last %.1f; at 10%% of the requests (%d) %.1f MiB; max over the first half %.1f MiB\n", rss[1] / 1024, min / 1024, max / 1024, rss[n] / 1024, breq, b / 1024, h / 1024
 		printf "goroutines   first %s, max %s, last %s\n", g[1], gmax, g[n]
 		printf "other procs  %.0f%% of a core on average while sampling\n", osum / (n > 1 ? n - 1 : 1)
-		printf "flat         %s (last %.1f MiB %s 1.2 x %.1f MiB)\n", ok ? "yes" : "NO", rss[n] / 1024, ok ? "<=" : ">", b / 1024
+		printf "flat         %s (last %.1f MiB %s 1.1 x %.1f MiB, the first half'"'"'s max)\n", ok ? "yes" : "NO", rss[n] / 1024, ok ? "<=" : ">", h / 1024
 		print (ok ? "FLAT" : "GREW") > "/dev/stderr"
 	}' "$SAMPLES" 2>"$WORK/flat")
 echo "$flat"
 m=$(monitor_line "$OUT/metrics.txt")
 echo "monitor      ${m#monitor: }"
+awk '/^go_memstats_heap_alloc_bytes / { a = $2 } /^go_memstats_next_gc_bytes / { n = $2 }
+	/^go_memstats_stack_inuse_bytes / { st = $2 } /^go_gc_duration_seconds_count / { g = $2 }
+	/^go_memstats_alloc_bytes_total / { t = $2 }
+	END { if (n) printf "go heap      %.1f MiB live+garbage of a %.1f MiB GC goal, stacks %.1f MiB, %d GC cycles, %.1f MiB allocated in all\n", a / 1048576, n / 1048576, st / 1048576, g, t / 1048576 }' "$OUT/metrics.txt"
 echo "samples      $SAMPLES"
 status=0
 if ((ERRORS > 0)); then
@@ -207,7 +216,7 @@ if ((ERRORS > 0)); then
 	status=1
 fi
 if [[ $(cat "$WORK/flat") != FLAT ]]; then
-	echo "FAIL: vane's RSS grew more than 20% after the first 10% of the requests"
+	echo "FAIL: vane's RSS grew more than 10% over the second half of the requests"
 	status=1
 fi
 ((status)) || echo "PASS"
