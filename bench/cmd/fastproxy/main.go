@@ -10,12 +10,13 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/vaneproxy/vane/bench/internal/weighted"
 )
 
 func main() {
@@ -24,7 +25,17 @@ func main() {
 		"comma-separated host:port=weight list; integer weights")
 	flag.Parse()
 
-	slots, err := parseBackends(*backends)
+	slots, err := weighted.Slots(*backends, func(addr string) (*fasthttp.HostClient, error) {
+		if addr == "" || strings.Contains(addr, "/") {
+			return nil, fmt.Errorf("want host:port")
+		}
+		return &fasthttp.HostClient{
+			Addr:                          addr,
+			MaxConns:                      1024,
+			MaxIdleConnDuration:           90 * time.Second,
+			DisableHeaderNamesNormalizing: true,
+		}, nil
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fastproxy:", err)
 		os.Exit(2)
@@ -46,66 +57,4 @@ func main() {
 		ReadTimeout:                   60 * time.Second,
 	}
 	log.Fatal(srv.ListenAndServe(*listen))
-}
-
-// parseBackends expands "addr=w,addr=w" into a slot list of HostClients,
-// each client appearing w/gcd times, in smooth weighted round robin order.
-func parseBackends(s string) ([]*fasthttp.HostClient, error) {
-	type backend struct {
-		hc *fasthttp.HostClient
-		w  int
-	}
-	var bs []backend
-	for _, part := range strings.Split(s, ",") {
-		addr, ws, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			ws = "1"
-		}
-		if addr == "" || strings.Contains(addr, "/") {
-			return nil, fmt.Errorf("backend %q: want host:port", addr)
-		}
-		w, err := strconv.Atoi(ws)
-		if err != nil || w < 1 {
-			return nil, fmt.Errorf("backend %q: weight %q must be an integer >= 1", addr, ws)
-		}
-		bs = append(bs, backend{&fasthttp.HostClient{
-			Addr:                          addr,
-			MaxConns:                      1024,
-			MaxIdleConnDuration:           90 * time.Second,
-			DisableHeaderNamesNormalizing: true,
-		}, w})
-	}
-	if len(bs) == 0 {
-		return nil, fmt.Errorf("no backends")
-	}
-	g := bs[0].w
-	for _, b := range bs[1:] {
-		g = gcd(g, b.w)
-	}
-	total := 0
-	for i := range bs {
-		bs[i].w /= g
-		total += bs[i].w
-	}
-	cur := make([]int, len(bs))
-	slots := make([]*fasthttp.HostClient, 0, total)
-	for range total {
-		best := 0
-		for i := range bs {
-			cur[i] += bs[i].w
-			if cur[i] > cur[best] {
-				best = i
-			}
-		}
-		cur[best] -= total
-		slots = append(slots, bs[best].hc)
-	}
-	return slots, nil
-}
-
-func gcd(a, b int) int {
-	for b != 0 {
-		a, b = b, a%b
-	}
-	return a
 }

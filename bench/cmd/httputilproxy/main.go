@@ -14,10 +14,10 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/vaneproxy/vane/bench/internal/weighted"
 )
 
 func main() {
@@ -26,7 +26,13 @@ func main() {
 		"comma-separated URL=weight list; integer weights")
 	flag.Parse()
 
-	slots, err := parseBackends(*backends)
+	slots, err := weighted.Slots(*backends, func(raw string) (*url.URL, error) {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("not a URL")
+		}
+		return u, nil
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "httputilproxy:", err)
 		os.Exit(2)
@@ -54,63 +60,4 @@ func main() {
 	}
 	srv := &http.Server{Addr: *listen, Handler: rp, ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(srv.ListenAndServe())
-}
-
-// parseBackends expands "url=w,url=w" into a slot list where each URL
-// appears w/gcd times, interleaved so a counter walks the weights evenly.
-func parseBackends(s string) ([]*url.URL, error) {
-	type backend struct {
-		u *url.URL
-		w int
-	}
-	var bs []backend
-	for _, part := range strings.Split(s, ",") {
-		raw, ws, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			ws = "1"
-		}
-		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("backend %q: not a URL", raw)
-		}
-		w, err := strconv.Atoi(ws)
-		if err != nil || w < 1 {
-			return nil, fmt.Errorf("backend %q: weight %q must be an integer >= 1", raw, ws)
-		}
-		bs = append(bs, backend{u, w})
-	}
-	if len(bs) == 0 {
-		return nil, fmt.Errorf("no backends")
-	}
-	g := bs[0].w
-	for _, b := range bs[1:] {
-		g = gcd(g, b.w)
-	}
-	// Smooth weighted round robin over one cycle.
-	total := 0
-	for i := range bs {
-		bs[i].w /= g
-		total += bs[i].w
-	}
-	cur := make([]int, len(bs))
-	slots := make([]*url.URL, 0, total)
-	for range total {
-		best := 0
-		for i := range bs {
-			cur[i] += bs[i].w
-			if cur[i] > cur[best] {
-				best = i
-			}
-		}
-		cur[best] -= total
-		slots = append(slots, bs[best].u)
-	}
-	return slots, nil
-}
-
-func gcd(a, b int) int {
-	for b != 0 {
-		a, b = b, a%b
-	}
-	return a
 }
