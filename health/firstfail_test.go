@@ -1,40 +1,23 @@
 package health
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vaneproxy/vane/internal/testutil"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestNewEndpointThatNeverAnswersIsReportedOnce: an endpoint that never
 // passed a probe gets no traffic, and the operator is told why, once.
 func TestNewEndpointThatNeverAnswersIsReportedOnce(t *testing.T) {
-	var logs lockedBuffer
+	var logs testutil.Buffer
 	c, err := NewChecker(Options{Registerer: prometheus.NewRegistry(),
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	require.NoError(t, err)

@@ -24,6 +24,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vaneproxy/vane/configs"
+
+	"github.com/vaneproxy/vane/internal/testutil"
 )
 
 // Reliability tests: many reloads under load, ConfigMap swaps, a monitor
@@ -482,24 +484,6 @@ func errorField(body string) string {
 	return e.Error
 }
 
-// lockedBuffer is a bytes.Buffer that a logger and the test may share.
-type lockedBuffer struct {
-	mu sync.Mutex // guards b
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // loggingVane serves yaml on loopback with a logger at debug level that
 // writes into logs; it returns the data plane address.
 func loggingVane(t *testing.T, yaml string, logs io.Writer) (*Server, string) {
@@ -523,7 +507,7 @@ func loggingVane(t *testing.T, yaml string, logs io.Writer) (*Server, string) {
 // logSecret is what the logging tests send and look for in the log.
 const logSecret = "s3cr3t-PAYLOAD-4a7f"
 
-func assertNotLogged(t *testing.T, logs *lockedBuffer) {
+func assertNotLogged(t *testing.T, logs *testutil.Buffer) {
 	t.Helper()
 	assert.NotEmpty(t, logs.String())
 	for _, line := range strings.Split(logs.String(), "\n") {
@@ -538,7 +522,7 @@ func assertNotLogged(t *testing.T, logs *lockedBuffer) {
 func TestPayloadsNeverLogged(t *testing.T) {
 	good := backend(t, "v1")
 	bad := newFaulty(t, resetInBody)
-	var logs lockedBuffer
+	var logs testutil.Buffer
 	_, addr := loggingVane(t, fmt.Sprintf(`
 models:
   - name: iris
@@ -584,7 +568,7 @@ models:
 // the buffer the start of the body) copied into the log, at any level.
 func TestMalformedRequestHeadersNotLogged(t *testing.T) {
 	good := backend(t, "v1")
-	var logs lockedBuffer
+	var logs testutil.Buffer
 	_, addr := loggingVane(t, twoVersions(good.URL, good.URL, 1, 0, ""), &logs)
 	for _, raw := range []string{
 		"POST /v1/models/iris:predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + logSecret + "\r\nContent-Length: x\r\n\r\n{}",

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +20,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vaneproxy/vane/internal/testutil"
 )
 
 // The signal tests run the real binary, as an orchestrator would: built
@@ -94,30 +95,12 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// syncBuffer is a bytes.Buffer safe for the process's writer and the test.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // process is a running `vane serve`.
 type process struct {
 	cmd          *exec.Cmd
 	listen       string
 	admin        string
-	stderr       *syncBuffer
+	stderr       *testutil.Buffer
 	exited       chan struct{}
 	waitErr      error
 	exitedAt     time.Time
@@ -129,7 +112,7 @@ type process struct {
 func startServe(t *testing.T, backendURL string, drain, timeout time.Duration) *process {
 	t.Helper()
 	bin := vaneBinary(t)
-	p := &process{listen: freeAddr(t), admin: freeAddr(t), stderr: &syncBuffer{}, exited: make(chan struct{}), drainTimeout: drain}
+	p := &process{listen: freeAddr(t), admin: freeAddr(t), stderr: &testutil.Buffer{}, exited: make(chan struct{}), drainTimeout: drain}
 	cfg := fmt.Sprintf(`
 listen: %q
 admin:

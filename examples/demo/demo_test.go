@@ -1,40 +1,22 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vaneproxy/vane/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for the demo's writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestDemoShowsTheSplitAndTheDrift runs the demo as `vane demo` does, with
 // the drift brought forward: the split is visible, the shifted feature and
 // the prediction alert, the stable features do not.
 func TestDemoShowsTheSplitAndTheDrift(t *testing.T) {
-	var out syncBuffer
+	var out testutil.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
