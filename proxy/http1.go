@@ -188,7 +188,7 @@ func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing
 	now := s.now()
 	vm.observe(status, now.Sub(ctx.Time()))
 	if sampled(mod, rid) {
-		s.sample1(ctx, mod, lastEP.Version, status, &ctx.Response, ctx.Response.Body(), now)
+		s.sample1(ctx, mod, lastEP.Version, rid, status, now)
 	}
 }
 
@@ -246,13 +246,13 @@ func (s *Server) respondStream(ctx *fasthttp.RequestCtx, mod *routing.Model, res
 			return
 		}
 		if sampled(mod, rid) {
-			s.sample1(ctx, mod, ep.Version, code, &ctx.Response, ctx.Response.Body(), s.now())
+			s.sample1(ctx, mod, ep.Version, rid, code, s.now())
 		}
 		return
 	}
 	var tee *streamTee
 	if sampled(mod, rid) {
-		tee = s.newStreamTee(ctx, mod, ep.Version, code, &resp.Header)
+		tee = s.newStreamTee(ctx, mod, ep.Version, rid, code, &resp.Header)
 	}
 	ctx.SetBodyStream(&streamBody{src: body, deadline: deadline, tee: tee, finish: func(err error) {
 		if err != nil {

@@ -23,26 +23,27 @@ func sampled(mod *routing.Model, rid []byte) bool {
 	return mod.Config.Protocol != configs.ProtocolGRPC && monitor.ShouldSample(mc.SampleRate, rid)
 }
 
-// sample1 hands a whole HTTP/1.1 exchange, answered at now, to the monitor.
-func (s *Server) sample1(ctx *fasthttp.RequestCtx, mod *routing.Model, version string, status int, resp *fasthttp.Response, respBody []byte, now time.Time) {
+// sample1 hands a whole HTTP/1.1 exchange, its answer in ctx.Response
+// and received at now, to the monitor.
+func (s *Server) sample1(ctx *fasthttp.RequestCtx, mod *routing.Model, version string, rid []byte, status int, now time.Time) {
 	max := mod.Config.Monitor.MaxBodyBytes
-	reqBody := ctx.Request.Body()
+	reqBody, respBody := ctx.Request.Body(), ctx.Response.Body()
 	if len(reqBody) > max || len(respBody) > max {
 		s.monitor.Drop(mod.Name, monitor.ReasonBodyTooLarge)
 		return
 	}
 	smp := s.monitor.AcquireSample()
-	fillSample(smp, ctx, mod, version, status, &resp.Header, now)
+	fillSample(smp, ctx, mod, version, rid, status, &ctx.Response.Header, now)
 	smp.AppendReq(reqBody)
 	smp.AppendResp(respBody)
 	s.monitor.Offer(smp)
 }
 
 // fillSample sets everything but the response body.
-func fillSample(smp *monitor.Sample, ctx *fasthttp.RequestCtx, mod *routing.Model, version string, status int, rh *fasthttp.ResponseHeader, now time.Time) {
+func fillSample(smp *monitor.Sample, ctx *fasthttp.RequestCtx, mod *routing.Model, version string, rid []byte, status int, rh *fasthttp.ResponseHeader, now time.Time) {
 	smp.Model, smp.Version = mod.Name, version
 	smp.Time = ctx.Time()
-	smp.SetMeta(ctx.Request.Header.PeekCanonical(keyRequestID), ctx.Path(), ctx.Request.Header.ContentType(), rh.ContentType())
+	smp.SetMeta(rid, ctx.Path(), ctx.Request.Header.ContentType(), rh.ContentType())
 	smp.Input.Status = status
 	// The answer's headers have arrived: for a stream that is its first
 	// byte; finish sets the latency of the whole stream.
@@ -77,14 +78,14 @@ type streamTee struct {
 
 // newStreamTee starts the sample of a streamed exchange, or returns nil
 // when the request is not sampled or its body is too large.
-func (s *Server) newStreamTee(ctx *fasthttp.RequestCtx, mod *routing.Model, version string, status int, rh *fasthttp.ResponseHeader) *streamTee {
+func (s *Server) newStreamTee(ctx *fasthttp.RequestCtx, mod *routing.Model, version string, rid []byte, status int, rh *fasthttp.ResponseHeader) *streamTee {
 	max := mod.Config.Monitor.MaxBodyBytes
 	if len(ctx.Request.Body()) > max {
 		s.monitor.Drop(mod.Name, monitor.ReasonBodyTooLarge)
 		return nil
 	}
 	smp := s.monitor.AcquireSample()
-	fillSample(smp, ctx, mod, version, status, rh, s.now())
+	fillSample(smp, ctx, mod, version, rid, status, rh, s.now())
 	smp.AppendReq(ctx.Request.Body())
 	return &streamTee{s: s, smp: smp, mod: mod.Name, max: max}
 }
