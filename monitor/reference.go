@@ -50,7 +50,8 @@ type featureRef struct {
 	n    int // numeric: values; categorical: total count (rounded)
 
 	values []float64 // numeric: sorted ascending
-	edges  []float64 // numeric: frozen quantile edges, len bins-1
+	bins   int       // numeric: the bin count edges were frozen for
+	edges  []float64 // numeric: frozen quantile edges; ties leave fewer than bins-1
 	props  []float64 // numeric: the reference's proportion in each bin
 
 	cats   []string  // categorical: sorted
@@ -70,7 +71,7 @@ type refProfile struct {
 // numericRef builds a numeric reference from sorted values (kept, not
 // copied) and freezes bins quantile bins.
 func numericRef(sorted []float64, bins int) *featureRef {
-	f := &featureRef{kind: kindNumeric, n: len(sorted), values: sorted}
+	f := &featureRef{kind: kindNumeric, n: len(sorted), values: sorted, bins: bins}
 	f.edges = stats.Edges(sorted, bins)
 	counts := make([]float64, len(f.edges)+1)
 	for _, x := range sorted {
@@ -105,7 +106,7 @@ func (r *refProfile) withBins(bins int) *refProfile {
 	}
 	same := true
 	for _, f := range r.features {
-		if f.kind == kindNumeric && len(f.edges) != bins-1 {
+		if f.kind == kindNumeric && f.bins != bins {
 			same = false
 			break
 		}

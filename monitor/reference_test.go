@@ -223,3 +223,25 @@ func TestReferenceVersion(t *testing.T) {
 	f.feedRows("m", "v1", normals(rng, 100, 1))
 	assert.NotEmpty(t, featureOf(t, f.version(t, "m", "v1"), "x").Tests)
 }
+
+// withBins returns the reference itself when its bins are already frozen
+// at that count, also when ties left fewer distinct edges (0/1 flags,
+// integers); only another count re-bins it.
+func TestWithBinsKeepsAReferenceBinnedAlike(t *testing.T) {
+	flags := make([]float64, 100)
+	for i := 50; i < 100; i++ {
+		flags[i] = 1
+	}
+	spread := make([]float64, 100)
+	for i := range spread {
+		spread[i] = float64(i)
+	}
+	r := &refProfile{features: map[string]*featureRef{
+		"flag": numericRef(flags, 10), "x": numericRef(spread, 10)}}
+	require.Less(t, len(r.features["flag"].edges), 9, "ties leave fewer edges than bins-1")
+	assert.Same(t, r, r.withBins(10))
+	other := r.withBins(5)
+	require.NotSame(t, r, other)
+	assert.Len(t, other.features["x"].edges, 4)
+	assert.Same(t, other, other.withBins(5))
+}
