@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -31,13 +32,6 @@ func (m method) String() string { return methodNames[m] }
 // hasPValue reports whether the method is a test with a p-value (which the
 // correction adjusts and the threshold bounds from above).
 func (m method) hasPValue() bool { return m == methodKS || m == methodChi2 }
-
-// numericMethods and categoricalMethods are the methods that apply to each
-// kind, in the order the report lists them.
-var (
-	numericMethods     = []method{methodKS, methodPSI, methodJS, methodWasserstein}
-	categoricalMethods = []method{methodChi2, methodPSI, methodJS}
-)
 
 // refMode is where a version's reference comes from.
 type refMode int
@@ -82,7 +76,7 @@ func newSettings(mc *configs.Model) settings {
 		spec: &decode.Spec{
 			Protocol:       mc.Protocol,
 			Features:       slices.Clone(mon.Features),
-			Paths:          cloneMap(mon.Paths),
+			Paths:          maps.Clone(mon.Paths),
 			PredictionPath: mon.PredictionPath,
 		},
 		window:      orDefault(mon.Window, configs.DefaultWindow),
@@ -157,30 +151,10 @@ func (s *settings) windowKey() string {
 	return fmt.Sprintf("%d\x00%d\x00%d", s.window, s.minWindow, s.maxAge)
 }
 
-// applies reports whether method m is computed for a feature of kind k.
-func applies(m method, k kind) bool {
-	methods := numericMethods
-	if k == kindCategorical {
-		methods = categoricalMethods
-	}
-	return slices.Contains(methods, m)
-}
-
 func orDefault[T comparable](v, def T) T {
 	var zero T
 	if v == zero {
 		return def
 	}
 	return v
-}
-
-func cloneMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	c := make(map[string]string, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
 }

@@ -370,17 +370,9 @@ func (v *versionState) windowProfile() *refProfile {
 		if f.kind == kindNumeric {
 			p.features[f.name] = numericRef(append([]float64(nil), f.vals...), v.set.bins)
 		} else {
-			p.features[f.name] = categoricalRef(cloneCounts(f.cats))
+			p.features[f.name] = categoricalRef(f.cats) // reads the counts, keeps none
 		}
 		p.names = append(p.names, f.name)
 	}
 	return p
-}
-
-func cloneCounts(m map[string]float64) map[string]float64 {
-	c := make(map[string]float64, len(m))
-	for k, x := range m {
-		c[k] = x
-	}
-	return c
 }

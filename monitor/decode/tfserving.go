@@ -101,6 +101,6 @@ func classPair(v []byte) (label []byte, score float64, ok bool) {
 	if !ok1 || !ok2 || more || label[0] != '"' || s[0] == '"' || s[0] == '[' || s[0] == '{' {
 		return nil, 0, false
 	}
-	f, err := strconv.ParseFloat(string(s), 64)
-	return label, f, err == nil
+	f, ok := number(s)
+	return label, f, ok
 }
