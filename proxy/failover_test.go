@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -284,4 +285,45 @@ func TestReloadNeedsTokenWhenConfigured(t *testing.T) {
 	resp, body = post(t, r.admin+"/reload", "", map[string]string{"Authorization": "Bearer s3cret"})
 	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
 	assert.Contains(t, body, "config_hash")
+}
+
+// An open stream holds its endpoint's concurrency slot until its last
+// byte: endpoint_concurrency counts streams, not only answers whose
+// headers have not arrived yet.
+func TestConcurrencyLimitCountsOpenStreams(t *testing.T) {
+	release := make(chan struct{})
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		<-release
+		_, _ = io.WriteString(w, "data: last\n\n")
+	}))
+	defer be.Close()
+	cfg := strings.Replace(twoVersions(be.URL, be.URL, 1, 0, ""), "    versions:", "    limits:\n      endpoint_concurrency: 1\n    versions:", 1)
+	v := startVane(t, cfg)
+
+	req, _ := http.NewRequest(http.MethodPost, v.url+"/v1/models/iris:predict", strings.NewReader("{}"))
+	req.Header.Set("Accept", "text/event-stream")
+	stream, err := httpClient.Do(req)
+	require.NoError(t, err)
+	defer stream.Body.Close()
+	require.Equal(t, http.StatusOK, stream.StatusCode)
+	line, err := bufio.NewReader(stream.Body).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "data: first\n", line, "the stream is open")
+
+	resp, body := post(t, v.url+"/v1/models/iris:predict", "{}", nil)
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "the open stream holds the only slot")
+	assert.Contains(t, body, "concurrency limit")
+
+	close(release)
+	_, _ = io.ReadAll(stream.Body)
+	require.Eventually(t, func() bool {
+		resp, _ := post(t, v.url+"/v1/models/iris:predict", "{}", nil)
+		return resp.StatusCode == http.StatusOK
+	}, 5*time.Second, 20*time.Millisecond, "the slot comes back when the stream ends")
 }

@@ -96,7 +96,8 @@ func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing
 	var (
 		resp    *fasthttp.Response // the streamed answer being considered
 		lastErr error
-		lastEP  *routing.Endpoint
+		lastEP  *routing.Endpoint // the last attempt's endpoint
+		lastVM  *versionMetrics   // and its version's metrics
 		status  int
 	)
 	first := a.v.PickEndpoint(rand.Uint64())
@@ -116,17 +117,20 @@ func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing
 			}
 			break // answer with the last attempt's outcome
 		}
-		if snap.upstreams[ep.ID].h2c {
-			s.forwardH2C(ctx, &a, ep, snap.metrics[mod.Index][a.v.Index], deadline, rid)
-			return
-		}
 		if resp != nil { // a streamed answer that is being retried
 			_ = resp.CloseBodyStream()
 			fasthttp.ReleaseResponse(resp)
 			resp = nil
-			lastEP.End()
+			snap.done(lastEP)
 		}
-		lastEP = ep
+		if snap.upstreams[ep.ID].h2c {
+			if lastEP != nil {
+				ctx.Response.Reset() // the failed attempt's answer
+			}
+			s.forwardH2C(ctx, &a, ep, snap.metrics[mod.Index][a.v.Index], deadline, rid)
+			return
+		}
+		lastEP, lastVM = ep, snap.metrics[mod.Index][a.v.Index]
 		ep.Begin()
 		if stream {
 			resp = fasthttp.AcquireResponse()
@@ -143,37 +147,39 @@ func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing
 				status = ctx.Response.StatusCode()
 			}
 		}
-		a.release(ep, status, lastErr)
+		a.record(ep, status, lastErr)
 		if lastErr != nil && resp != nil {
 			fasthttp.ReleaseResponse(resp)
 			resp = nil
 		}
 		if resp == nil {
-			ep.End() // a streamed answer's endpoint is released when it ends
+			snap.done(ep) // a streamed answer's endpoint is released when it ends
 		}
 		if lastErr != nil {
-			snap.metrics[mod.Index][a.v.Index].upstreamError(lastErr)
+			lastVM.upstreamError(lastErr)
 		}
 		if try >= pol.attempts || !pol.retryable(status, lastErr) || !time.Now().Before(deadline) {
 			break
 		}
 		if !pol.budget.TryAcquirePermit() {
-			snap.metrics[mod.Index][a.v.Index].budgetExceeded.Inc()
+			lastVM.budgetExceeded.Inc()
 			break
 		}
 		permits++
 		try++
-		snap.metrics[mod.Index][a.v.Index].retries.Inc()
+		lastVM.retries.Inc()
 		first = a.v.PickEndpoint(rand.Uint64())
 	}
 
-	vm := snap.metrics[mod.Index][a.v.Index]
+	// The answer is the last attempt's, counted under its version (a.v
+	// may have moved on to a version that then admitted nothing).
+	vm := lastVM
 	if lastErr != nil {
 		s.upstreamFailed1(ctx, vm, lastErr, mod.Name, lastEP.Version, rid)
 		return
 	}
 	if stream {
-		s.respondStream(ctx, mod, resp, lastEP, vm, deadline, rid)
+		s.respondStream(ctx, snap, mod, resp, lastEP, vm, deadline, rid)
 		return
 	}
 	removeHopResponse(&ctx.Response.Header)
@@ -222,7 +228,7 @@ func (s *Server) upstreamFailed1(ctx *fasthttp.RequestCtx, vm *versionMetrics, e
 // sized bodies are read whole first, so an upstream failure half-way still
 // becomes a well-formed 502 rather than a truncated answer. ep's in-flight
 // count is released when the body is done.
-func (s *Server) respondStream(ctx *fasthttp.RequestCtx, mod *routing.Model, resp *fasthttp.Response, ep *routing.Endpoint, vm *versionMetrics, deadline time.Time, rid []byte) {
+func (s *Server) respondStream(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing.Model, resp *fasthttp.Response, ep *routing.Endpoint, vm *versionMetrics, deadline time.Time, rid []byte) {
 	removeHopResponse(&resp.Header)
 	resp.Header.CopyTo(&ctx.Response.Header)
 	ctx.Response.Header.SetCanonical(keyVersion, []byte(ep.Version))
@@ -238,7 +244,7 @@ func (s *Server) respondStream(ctx *fasthttp.RequestCtx, mod *routing.Model, res
 			_, err = io.CopyBuffer(ctx.Response.BodyWriter(), onlyReader{body}, *bp)
 			streamBufPool.Put(bp)
 		}
-		s.done1(ep, vm, code, start, resp)
+		s.done1(snap, ep, vm, code, start, resp)
 		if err != nil {
 			ctx.Response.Reset()
 			vm.upstreamError(err)
@@ -259,7 +265,7 @@ func (s *Server) respondStream(ctx *fasthttp.RequestCtx, mod *routing.Model, res
 			vm.upstreamError(err)
 		}
 		tee.finish(start, err)
-		s.done1(ep, vm, code, start, resp)
+		s.done1(snap, ep, vm, code, start, resp)
 	}}, -1)
 }
 
@@ -306,8 +312,8 @@ func (b *streamBody) Close() error {
 }
 
 // done1 finishes the accounting of a forwarded request.
-func (s *Server) done1(ep *routing.Endpoint, vm *versionMetrics, code int, start time.Time, resp *fasthttp.Response) {
-	ep.End()
+func (s *Server) done1(snap *snapshot, ep *routing.Endpoint, vm *versionMetrics, code int, start time.Time, resp *fasthttp.Response) {
+	snap.done(ep)
 	_ = resp.CloseBodyStream()
 	fasthttp.ReleaseResponse(resp)
 	vm.observe(code, s.now().Sub(start))

@@ -143,8 +143,8 @@ func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 	ep.Begin()
 	s.rp.ServeHTTP(sw, r.WithContext(ctx))
-	ep.End()
-	a.release(ep, sw.code, tg.err)
+	a.record(ep, sw.code, tg.err)
+	snap.done(ep)
 	vm.observe(sw.code, s.now().Sub(start))
 }
 
@@ -203,7 +203,8 @@ func strBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s
 // forwardH2C carries an HTTP/1.1 request to an h2c:// endpoint through
 // net/http's HTTP/2 transport, streaming the answer back.
 //
-// It is not retried: the answer streams to the client as it arrives.
+// It may be the retry of an HTTP/1.1 attempt, but is not retried itself:
+// the answer streams to the client as it arrives.
 func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, a *attempt, ep *routing.Endpoint, vm *versionMetrics, deadline time.Time, rid []byte) {
 	req := &ctx.Request
 	rctx, cancel := context.WithDeadline(context.Background(), deadline)
@@ -215,7 +216,8 @@ func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, a *attempt, ep *routing.En
 	}
 	if err != nil {
 		cancel()
-		a.release(ep, 0, nil) // a request vane could not build says nothing of the endpoint
+		a.record(ep, 0, nil) // a request vane could not build says nothing of the endpoint
+		a.snap.freeSlot(ep)
 		s.fail1(ctx, vm, fmt.Errorf("%w: %w", ErrUpstream, err), ep.Model, ep.Version, rid)
 		return
 	}
@@ -227,8 +229,8 @@ func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, a *attempt, ep *routing.En
 	ep.Begin()
 	resp, err := s.transports.h2.RoundTrip(hr)
 	if err != nil {
-		a.release(ep, 0, err)
-		ep.End()
+		a.record(ep, 0, err)
+		a.snap.done(ep)
 		cancel()
 		if isTimeout(err) {
 			err = ErrUpstreamTimeout
@@ -250,14 +252,14 @@ func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, a *attempt, ep *routing.En
 	ctx.Response.Header.SetBytesV(HeaderRequestID, rid)
 	start := ctx.Time()
 	code := resp.StatusCode
-	a.release(ep, code, nil)
+	a.record(ep, code, nil)
 	ctx.SetBodyStream(&streamBody{src: resp.Body, deadline: deadline, finish: func(err error) {
 		cancel()
 		_ = resp.Body.Close()
 		if err != nil {
 			vm.upstreamError(err)
 		}
-		ep.End()
+		a.snap.done(ep)
 		vm.observe(code, s.now().Sub(start))
 	}}, -1)
 }

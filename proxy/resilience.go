@@ -136,13 +136,27 @@ func (a *attempt) acquire(first *routing.Endpoint) (*routing.Endpoint, error) {
 	return nil, why
 }
 
-// release gives back what acquire took and records the outcome.
-func (a *attempt) release(ep *routing.Endpoint, status int, err error) {
+// record gives the breaker the outcome of an attempt on ep, as soon as it
+// is known (the answer's status, or the error).
+func (a *attempt) record(ep *routing.Endpoint, status int, err error) {
 	a.snap.breakers[ep.ID].Record(status, err)
-	if l := a.snap.limiters[ep.ID]; l != nil {
+	a.markTried(ep.ID)
+}
+
+// done ends an exchange with ep that acquire admitted: ep's in-flight count
+// and its concurrency slot are given back together, when the answer has
+// been sent whole (a stream's last byte), so endpoint_concurrency counts
+// open streams too.
+func (snap *snapshot) done(ep *routing.Endpoint) {
+	ep.End()
+	snap.freeSlot(ep)
+}
+
+// freeSlot gives back the concurrency slot acquire took for ep.
+func (snap *snapshot) freeSlot(ep *routing.Endpoint) {
+	if l := snap.limiters[ep.ID]; l != nil {
 		l.ReleasePermit()
 	}
-	a.markTried(ep.ID)
 }
 
 // nextVersion is where a retry goes when a.v has no endpoint left: another
