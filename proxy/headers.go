@@ -32,24 +32,6 @@ var (
 	valueHTTP       = []byte("http")
 )
 
-// canonicalKey is name in fasthttp's canonical form: the first letter and
-// each one after a '-' upper case, the others lower case. Config-supplied
-// names (the sticky header) are canonicalised once, at config build.
-func canonicalKey(name string) []byte {
-	b := []byte(name)
-	upper := true
-	for i, c := range b {
-		switch {
-		case upper && 'a' <= c && c <= 'z':
-			b[i] = c - 'a' + 'A'
-		case !upper && 'A' <= c && c <= 'Z':
-			b[i] = c - 'A' + 'a'
-		}
-		upper = c == '-'
-	}
-	return b
-}
-
 // hopHeaders are the hop-by-hop fields of RFC 9110 §7.6.1 (plus the
 // de-facto Proxy-Connection and Keep-Alive) that a proxy must not forward.
 // fasthttp writes its own Connection and Transfer-Encoding framing, so

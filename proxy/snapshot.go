@@ -135,7 +135,7 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		snap.noVersion = append(snap.noVersion, s.metrics.forVersion(m.Name, ""))
 		var sticky []byte
 		if h := cfg.Models[m.Index].Routing.StickyHeader; h != "" {
-			sticky = canonicalKey(h)
+			sticky = fasthttp.AppendNormalizedHeaderKey(nil, h)
 		}
 		snap.stickyKeys = append(snap.stickyKeys, sticky)
 	}
