@@ -94,10 +94,16 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		key := endpointKey(ep.Model, ep.Version, ep.URL)
 		mc := &cfg.Models[modelIndex(table, ep.Model)]
 		u, ok := old[key]
-		if !ok || u.limN != mc.Limits.EndpointConcurrency {
+		if !ok {
 			u = s.newUpstream(key, ep)
+			u.lim = newLimiter(mc.Limits.EndpointConcurrency)
 			u.limN = mc.Limits.EndpointConcurrency
-			u.lim = newLimiter(u.limN)
+		} else if u.limN != mc.Limits.EndpointConcurrency {
+			// A new limit starts a new count; the connections stay. The
+			// previous snapshot keeps the old limiter for the requests
+			// it admitted (only reloads touch these fields).
+			u.lim = newLimiter(mc.Limits.EndpointConcurrency)
+			u.limN = mc.Limits.EndpointConcurrency
 		}
 		u.slack.Store(int64(mc.Timeout / 64)) // a reloaded timeout reaches open connections
 		kept[key] = true
