@@ -198,9 +198,11 @@ func (a *attempt) nextVersion(p *policy) *routing.Version {
 	return last
 }
 
-// retryable reports whether an attempt's outcome may be retried: connect
-// errors and resets before any response, and the configured statuses.
-// Timeouts are not retried: the model's timeout covers the whole exchange.
+// retryable reports whether an attempt's outcome may be retried: any
+// transport error but a timeout (connect refused, a reset, a malformed
+// answer), and the configured statuses. An attempt is only ever retried
+// before any byte of its answer reached the client. Timeouts are not
+// retried: the model's timeout covers the whole exchange.
 func (p *policy) retryable(status int, err error) bool {
 	if err != nil {
 		return !isTimeout(err)
