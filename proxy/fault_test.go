@@ -465,3 +465,17 @@ func TestStreamedAnswerBrokenByBackend(t *testing.T) {
 	assert.Equal(t, 3, truncatedSeen, "a stream the backend broke must reach the client as a broken stream, "+
 		"not as a complete answer (%d of 3 looked complete)", 3-truncatedSeen)
 }
+
+// A sized answer streamed to a raw-protocol client that the backend cuts
+// half-way is one request in vane_requests_total, counted as vane's 502,
+// not also as the backend's 200.
+func TestCutStreamedAnswerCountedOnce(t *testing.T) {
+	bad := newFaulty(t, closeInBody)
+	cfg := strings.Replace(twoVersions(bad.url, bad.url, 1, 0, "    retry:\n      attempts: 1\n    health:\n      path: /\n"),
+		"protocol: kserve-v1", "protocol: raw", 1)
+	v := startVane(t, cfg)
+	resp, _ := post(t, v.url+"/v1/models/iris:predict", "{}", nil)
+	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
+	assert.Equal(t, 1.0, metricSum(t, v.admin, "vane_requests_total", `model="iris"`), "one request, counted once")
+	assert.Equal(t, 1.0, metricSum(t, v.admin, "vane_requests_total", `model="iris"`, `code="502"`))
+}

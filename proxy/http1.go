@@ -244,15 +244,17 @@ func (s *Server) respondStream(ctx *fasthttp.RequestCtx, snap *snapshot, mod *ro
 			_, err = io.CopyBuffer(ctx.Response.BodyWriter(), onlyReader{body}, *bp)
 			streamBufPool.Put(bp)
 		}
-		s.done1(snap, ep, vm, code, start, resp)
+		release1(snap, ep, resp)
 		if err != nil {
 			ctx.Response.Reset()
 			vm.upstreamError(err)
-			s.upstreamFailed1(ctx, vm, err, ep.Model, ep.Version, rid)
+			s.upstreamFailed1(ctx, vm, err, ep.Model, ep.Version, rid) // counts the 502
 			return
 		}
+		now := s.now()
+		vm.observe(code, now.Sub(start))
 		if sampled(mod, rid) {
-			s.sample1(ctx, mod, ep.Version, rid, code, s.now())
+			s.sample1(ctx, mod, ep.Version, rid, code, now)
 		}
 		return
 	}
@@ -311,11 +313,17 @@ func (b *streamBody) Close() error {
 	return nil
 }
 
-// done1 finishes the accounting of a forwarded request.
-func (s *Server) done1(snap *snapshot, ep *routing.Endpoint, vm *versionMetrics, code int, start time.Time, resp *fasthttp.Response) {
+// release1 gives back the endpoint and the streamed answer of an exchange
+// that is over.
+func release1(snap *snapshot, ep *routing.Endpoint, resp *fasthttp.Response) {
 	snap.done(ep)
 	_ = resp.CloseBodyStream()
 	fasthttp.ReleaseResponse(resp)
+}
+
+// done1 finishes the accounting of a forwarded request.
+func (s *Server) done1(snap *snapshot, ep *routing.Endpoint, vm *versionMetrics, code int, start time.Time, resp *fasthttp.Response) {
+	release1(snap, ep, resp)
 	vm.observe(code, s.now().Sub(start))
 }
 
