@@ -604,8 +604,8 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 		min, max time.Duration
 		run      func(c net.Conn)
 	}{
-		{"silent", 9 * time.Second, 12 * time.Second, func(net.Conn) {}},
-		{"trickling headers", 59 * time.Second, 65 * time.Second, func(c net.Conn) {
+		{"silent", 10 * time.Second, 12 * time.Second, func(net.Conn) {}},
+		{"trickling headers", 60 * time.Second, 65 * time.Second, func(c net.Conn) {
 			go func() {
 				for _, b := range []byte("POST /v1/models/iris:predict HTTP/1.1\r\nHost: x\r\nX-Slow: ") {
 					if _, err := c.Write([]byte{b}); err != nil {
@@ -620,7 +620,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 				}
 			}()
 		}},
-		{"idle keep-alive", 59 * time.Second, 65 * time.Second, func(c net.Conn) {
+		{"idle keep-alive", 60 * time.Second, 65 * time.Second, func(c net.Conn) {
 			_, _ = io.WriteString(c, "POST /v1/models/iris:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
 		}},
 	}
