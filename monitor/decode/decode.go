@@ -75,8 +75,16 @@
 // request ("inputs.0.x"); the prediction is the scalar at
 // spec.PredictionPath in the response, named prediction. One row.
 //
-// grpc. Nothing yet: Decode returns no rows and no error; decoding
-// ModelInfer messages comes later.
+// grpc. The bodies are gRPC messages (5-byte prefix; a compressed one is
+// an error) read from the protobuf wire format, and Input.Path, the gRPC
+// method, picks the decoder: /inference.GRPCInferenceService/ModelInfer
+// (KServe V2, Triton) names and shapes rows as kserve-v2 does, its
+// elements from each tensor's typed contents or from raw_input_contents /
+// raw_output_contents (little-endian, like Triton's binary extension);
+// /tensorflow.serving.PredictionService/Predict's input and output maps
+// follow the tfserving column format (outputs prediction.<key>), values
+// from the typed fields or tensor_content, a single value broadcast to
+// its shape. Any other method yields no rows and no error. See grpc.go.
 //
 // Characters are Unicode code points. JSON bodies are validated once
 // (jsonValid, a faster json.Valid) and then walked in place, without decoding what is not
@@ -208,7 +216,10 @@ func (d *Decoder) Decode(dst []Row, spec *Spec, in *Input) ([]Row, error) {
 		}
 		return append(dst, row), nil
 	case configs.ProtocolGRPC:
-		return dst, nil // ModelInfer messages are not decoded yet
+		var ok bool
+		if request, response, ok = grpcDecoders(in.Path); !ok {
+			return dst, nil // a method that carries no tensors
+		}
 	default:
 		return dst, fmt.Errorf("decode: unknown protocol %q", name)
 	}
