@@ -3,6 +3,10 @@
 //
 //	go run ./examples/toymodel -version v1 -listen 127.0.0.1:8501
 //	go run ./examples/toymodel -version v2 -listen 127.0.0.1:8502 -delay 20ms -fail-rate 0.1
+//	go run ./examples/toymodel -listen 127.0.0.1:8501 -grpc-listen 127.0.0.1:8511
+//
+// With -grpc-listen it also serves KServe V2's gRPC ModelInfer and the gRPC
+// health service (h2c) on a second port.
 //
 // It is not a real model. SIGINT or SIGTERM shut it down gracefully.
 package main
@@ -43,6 +47,7 @@ func run(ctx context.Context, args []string, logw io.Writer, ready func(addr str
 	fs.SetOutput(logw)
 	var opts toy.Options
 	listen := fs.String("listen", "127.0.0.1:8501", "address to listen on")
+	grpcListen := fs.String("grpc-listen", "", "address to serve gRPC (inference.GRPCInferenceService/ModelInfer, grpc.health.v1.Health) on; empty: none")
 	fs.StringVar(&opts.Version, "version", "v1", `model version ("v1", or any other name for the shifted v2 thresholds with probabilities)`)
 	fs.StringVar(&opts.Name, "name", "iris", "model name used in request paths")
 	fs.DurationVar(&opts.Delay, "delay", 0, "extra latency per predict-like request")
@@ -70,6 +75,17 @@ func run(ctx context.Context, args []string, logw io.Writer, ready func(addr str
 	logger := log.New(logw, "", log.LstdFlags)
 	logger.Printf("toymodel: serving model %q version %q on http://%s (kserve-v1/tfserving, kserve-v2, mlflow, openai; delay %v, fail-rate %g)",
 		model.Name(), model.Version(), ln.Addr(), opts.Delay, opts.FailRate)
+	if *grpcListen != "" {
+		gln, err := net.Listen("tcp", *grpcListen)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("-grpc-listen: %w", err)
+		}
+		gs := model.NewGRPCServer()
+		go func() { _ = gs.Serve(gln) }() // returns when stopped
+		defer gs.GracefulStop()
+		logger.Printf("toymodel: serving gRPC ModelInfer and health on h2c://%s", gln.Addr())
+	}
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
