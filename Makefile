@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 
 FUZZTIME ?= 30s
 
-.PHONY: all build test lint demo bench bench-peers profile instructions soak fuzz fmt tidy clean
+.PHONY: all build test lint demo bench bench-peers bench-grpc profile instructions soak fuzz fmt tidy clean
 
 all: lint test build
 
@@ -35,6 +35,10 @@ bench:
 ## bench-peers: vane against nginx, HAProxy, Caddy and Go peers, one pinned core each (installs Debian packages)
 bench-peers:
 	bash bench/peers.sh
+
+## bench-grpc: unary gRPC calls through vane, nginx grpc_pass, HAProxy h2 and a bare x/net/http2 forwarder, one pinned core each (installs Debian packages)
+bench-grpc:
+	bash bench/grpc.sh
 
 ## profile: a CPU profile of vane (every feature on) under the peer benchmark's load
 profile:
