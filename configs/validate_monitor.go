@@ -12,13 +12,6 @@ import (
 // monitor checks drift sampling: the sample, the windows, the reference,
 // how features are found, and when and where alerts go.
 func (v *validator) monitor(m *Model, p string) {
-	if m.Protocol == ProtocolGRPC && v.idx.has(p) {
-		// The decoders exist (monitor/decode reads ModelInfer and Predict
-		// messages) but the h2c path does not copy calls to the monitor
-		// yet: a monitor section would be accepted and never sample.
-		v.add(p, "is not supported for protocol grpc yet: vane does not sample gRPC calls for the drift monitor, so this section would never take effect; remove it")
-		return
-	}
 	mon := &m.Monitor
 	v.unitRatio(p+".sample_rate", mon.SampleRate)
 	v.atLeast(p+".max_body_bytes", mon.MaxBodyBytes, 0)

@@ -140,7 +140,7 @@ func TestRules(t *testing.T) {
 		{"endpoint with fragment", []string{"http://127.0.0.1:8501", "http://127.0.0.1:8501#x"}, "models[0].versions[0].endpoints[0]", "#x", 1, "must not have a fragment", 0},
 		{"endpoint with user info", []string{"http://127.0.0.1:8501", "http://u:p@127.0.0.1:8501"}, "models[0].versions[0].endpoints[0]", "u:p@", 1, "must not hold user info", 0},
 		{"endpoint duplicate", []string{"h2c://127.0.0.1:8503", "http://127.0.0.1:8502/"}, "models[0].versions[1].endpoints[1]", "8502/", 1, `duplicate endpoint "http://127.0.0.1:8502/" (also endpoints[0])`, 0},
-		{"grpc needs h2c", []string{"protocol: kserve-v1", "protocol: grpc"}, "models[0].versions[0].endpoints[0]", "8501", 1, "needs an h2c:// endpoint", 3}, // and its monitor section
+		{"grpc needs h2c", []string{"protocol: kserve-v1", "protocol: grpc"}, "models[0].versions[0].endpoints[0]", "8501", 1, "needs an h2c:// endpoint", 2},
 
 		{"on_unhealthy unknown", []string{"on_unhealthy: redistribute", "on_unhealthy: drop"}, "models[0].routing.on_unhealthy", "on_unhealthy: drop", 1, "must be one of redistribute, fallback, fail", 0},
 		{"fallback missing", []string{"on_unhealthy: redistribute", "on_unhealthy: fallback"}, "models[0].routing.fallback", "    routing:", 1, "is required when on_unhealthy is fallback", 0},

@@ -142,7 +142,7 @@ func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 	ctx = context.WithValue(ctx, targetKey{}, tg)
 	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 	ep.Begin()
-	s.rp.ServeHTTP(sw, r.WithContext(ctx))
+	s.proxy2(sw, r.WithContext(ctx), mod, v.Name, rid, start) // the reverse proxy, sampled (tee2.go)
 	a.record(ep, sw.code, tg.err)
 	snap.done(ep)
 	vm.observe(sw.code, s.now().Sub(start))

@@ -5,7 +5,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/vaneproxy/vane/configs"
 	"github.com/vaneproxy/vane/monitor"
 	"github.com/vaneproxy/vane/routing"
 )
@@ -20,7 +19,7 @@ const headerInferenceLen = "Inference-Header-Content-Length"
 // sampled decides once per request, from its id, whether it is sampled.
 func sampled(mod *routing.Model, rid []byte) bool {
 	mc := &mod.Config.Monitor
-	return mod.Config.Protocol != configs.ProtocolGRPC && monitor.ShouldSample(mc.SampleRate, rid)
+	return monitor.ShouldSample(mc.SampleRate, rid)
 }
 
 // sample1 hands a whole HTTP/1.1 exchange, its answer in ctx.Response
