@@ -12,7 +12,9 @@
 # for Go ones) in front of it: nginx (grpc_pass, upstream keepalive),
 # HAProxy (h2 on both sides), h2forward (bench/cmd/h2forward: a bare
 # x/net/http2 Server + Transport forwarder, the floor of anything built on
-# x/net/http2) and vane (bench/vane-grpc.yaml). The load generator runs on
+# x/net/http2), vane (bench/vane-grpc.yaml: every call sampled for the
+# drift monitor) and vane-nosample (the same with sample_rate 0, so the
+# difference is the monitor's cost). The load generator runs on
 # LOAD_CORE: h2load (Debian nghttp2-client) posting one framed
 # ModelInferRequest with CONNS connections x STREAMS concurrent streams,
 # or, with LOADGEN=grpcload, bench/cmd/grpcload (grpc-go; costs more on the
@@ -24,7 +26,8 @@
 # DURATION seconds, stopped.
 #
 # Env (defaults): ROUNDS (3), DURATION (10), WARMUP (2), CONNS (4),
-# STREAMS (16), CHECK_CALLS (200), PROXIES (nginx haproxy h2forward vane),
+# STREAMS (16), CHECK_CALLS (200), PROXIES (nginx haproxy h2forward vane
+# vane-nosample),
 # LOADGEN (h2load), PROXY_CORE (0), LOAD_CORE (1), QUIET_WAIT (30).
 #
 # Output: medians over rounds per proxy (calls/s, CPU µs per call, ...)
@@ -41,7 +44,7 @@ WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-4}
 STREAMS=${STREAMS:-16}
 CHECK_CALLS=${CHECK_CALLS:-200}
-PROXIES=${PROXIES:-nginx haproxy h2forward vane}
+PROXIES=${PROXIES:-nginx haproxy h2forward vane vane-nosample}
 LOADGEN=${LOADGEN:-h2load}
 QUIET_WAIT=${QUIET_WAIT:-30}
 
@@ -54,7 +57,7 @@ done
 GRPC_BACKEND=18511
 TOY_HTTP=18521
 METHOD_PATH=/inference.GRPCInferenceService/ModelInfer
-declare -A PORT=([nginx]=18091 [haproxy]=18092 [h2forward]=18094 [vane]=18096)
+declare -A PORT=([nginx]=18091 [haproxy]=18092 [h2forward]=18094 [vane]=18096 [vane-nosample]=18097)
 
 bench_init
 [[ $(nproc) -ge 2 ]] || note "only $(nproc) core(s): proxy and load will share a core; numbers mean little"
@@ -94,6 +97,7 @@ done
 ports=("$GRPC_BACKEND" "$TOY_HTTP")
 for p in "${LIST[@]}"; do ports+=("${PORT[$p]}"); done
 [[ " ${LIST[*]} " == *" vane "* ]] && ports+=(19906)
+[[ " ${LIST[*]} " == *" vane-nosample "* ]] && ports+=(19907)
 check_ports "${ports[@]}"
 
 build_vane
@@ -102,6 +106,10 @@ go build -o "$WORK/toymodel" ./examples/toymodel || die "go build ./examples/toy
 go build -o "$WORK/h2forward" ./bench/cmd/h2forward || die "go build ./bench/cmd/h2forward failed"
 go build -o "$WORK/grpcload" ./bench/cmd/grpcload || die "go build ./bench/cmd/grpcload failed"
 "$WORK/grpcload" -body "$WORK/request.bin" || die "grpcload -body failed"
+
+sed -e 's/127.0.0.1:18096/127.0.0.1:18097/' -e 's/127.0.0.1:19906/127.0.0.1:19907/' \
+	-e 's/sample_rate: 1.0/sample_rate: 0/' bench/vane-grpc.yaml >"$WORK/vane-nosample.yaml"
+grep -q 'sample_rate: 0$' "$WORK/vane-nosample.yaml" || die "bench/vane-grpc.yaml no longer sets sample_rate: 1.0"
 
 STAMP=$(date +%Y%m%d-%H%M%S)
 mkdir -p bench/results
@@ -166,6 +174,9 @@ start_proxy() {
 		;;
 	vane)
 		start_bg "$log" env GOMAXPROCS=1 taskset -c "$PROXY_CORE" bin/vane serve -config bench/vane-grpc.yaml
+		;;
+	vane-nosample)
+		start_bg "$log" env GOMAXPROCS=1 taskset -c "$PROXY_CORE" bin/vane serve -config "$WORK/vane-nosample.yaml"
 		;;
 	esac
 	PROXY_PID=$BG_PID
@@ -267,6 +278,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		for p in "${tree[@]}"; do
 			alive "$p" || note "$name: process $p of the proxy died during the run"
 		done
+		monitor=""
+		if [[ $name == vane* ]]; then
+			admin=19906
+			[[ $name == vane-nosample ]] && admin=19907
+			curl -s -m 2 "http://127.0.0.1:$admin/metrics" >"$OUT/$name-r$r.metrics" || true
+			monitor=$(monitor_line "$OUT/$name-r$r.metrics")
+		fi
 		stop_tree "$PROXY_PID"
 
 		read -r calls rps errs mean < <(parse_load "$OUT/$name-r$r.txt")
@@ -281,6 +299,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		printf '[%2d/%d] round %d %-10s %7d calls/s  mean %6.2f ms  %6.1f us/call  rss %5.1f MiB  errors %d  check errors %d  cores %d%%/%d%%  others %d%%\n' \
 			"$run" "$total_runs" "$r" "$name" "$rps" "$(awk -v v="$mean" 'BEGIN{print v/1000}')" "$cpu" \
 			"$(awk -v v="$hwm" 'BEGIN{print v/1024}')" "$errs" "$cerr" "$pb" "$lb" "$oth"
+		[[ -z $monitor ]] || echo "        $monitor"
 	done
 done
 
