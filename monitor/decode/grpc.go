@@ -58,26 +58,26 @@ func grpcMessages(body []byte, fn func(msg []byte) error) error {
 	return nil
 }
 
-// field is one field of a protobuf message: its number, wire type and
+// protoField is one field of a protobuf message: its number, wire type and
 // value. For the bytes type, b is the payload; for the others, v holds the
 // varint or fixed bits.
-type field struct {
+type protoField struct {
 	num protowire.Number
 	typ protowire.Type
 	v   uint64
 	b   []byte
 }
 
-// fields iterates over the fields of a protobuf message. Groups are
+// protoFields iterates over the fields of a protobuf message. Groups are
 // skipped whole.
-type fields struct {
+type protoFields struct {
 	b   []byte
 	err error
 }
 
 // next returns the next field; ok is false at the end or on an error,
 // which err then holds.
-func (it *fields) next() (f field, ok bool) {
+func (it *protoFields) next() (f protoField, ok bool) {
 	if len(it.b) == 0 || it.err != nil {
 		return f, false
 	}
@@ -177,7 +177,7 @@ func (st *state) repeated(msg []byte, fieldNum protowire.Number, k elemKind, max
 		cells = append(cells, c)
 		return nil
 	}
-	it := fields{b: msg}
+	it := protoFields{b: msg}
 	for f, ok := it.next(); ok; f, ok = it.next() {
 		if f.num != fieldNum {
 			continue

@@ -57,7 +57,7 @@ func (st *state) inferSide(s *sink, msg []byte, rawField protowire.Number) error
 		what = "output"
 	}
 	var specs, raws [][]byte
-	it := fields{b: msg}
+	it := protoFields{b: msg}
 	for f, ok := it.next(); ok; f, ok = it.next() {
 		if f.typ != protowire.BytesType || (f.num != inferTensors && f.num != rawField) {
 			continue
@@ -100,7 +100,7 @@ func (st *state) inferTensor(msg, raw []byte, hasRaw bool) (tensor, error) {
 	var out tensor
 	var datatype, contents []byte
 	sh := newDims()
-	it := fields{b: msg}
+	it := protoFields{b: msg}
 	for f, ok := it.next(); ok; f, ok = it.next() {
 		switch {
 		case f.num == tensorName && f.typ == protowire.BytesType:

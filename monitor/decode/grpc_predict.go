@@ -54,7 +54,7 @@ func (st *state) predictSide(s *sink, msg []byte, mapField protowire.Number) err
 		what, prefix = "output", predictionPrefix
 	}
 	var ts []predictTensor
-	it := fields{b: msg}
+	it := protoFields{b: msg}
 	for f, ok := it.next(); ok; f, ok = it.next() {
 		if f.num != mapField || f.typ != protowire.BytesType {
 			continue
@@ -82,7 +82,7 @@ func (st *state) predictSide(s *sink, msg []byte, mapField protowire.Number) err
 // prefix+key.
 func (st *state) mapTensor(entry []byte, prefix string) (predictTensor, error) {
 	var key, value []byte
-	it := fields{b: entry}
+	it := protoFields{b: entry}
 	for f, ok := it.next(); ok; f, ok = it.next() {
 		switch {
 		case f.num == 1 && f.typ == protowire.BytesType:
@@ -143,7 +143,7 @@ func (st *state) tensorProto(msg []byte) (predictTensor, error) {
 	var content []byte
 	hasContent := false
 	sh := newDims()
-	it := fields{b: msg}
+	it := protoFields{b: msg}
 	for f, ok := it.next(); ok; f, ok = it.next() {
 		switch {
 		case f.num == 1 && f.typ == protowire.VarintType:
@@ -193,12 +193,12 @@ func (st *state) tensorProto(msg []byte) (predictTensor, error) {
 
 // shapeProto adds the dims of a TensorShapeProto to sh.
 func shapeProto(sh *dims, msg []byte) error {
-	it := fields{b: msg}
+	it := protoFields{b: msg}
 	for f, ok := it.next(); ok; f, ok = it.next() {
 		switch {
 		case f.num == 2 && f.typ == protowire.BytesType:
 			size := int64(0)
-			dim := fields{b: f.b}
+			dim := protoFields{b: f.b}
 			for d, ok := dim.next(); ok; d, ok = dim.next() {
 				if d.num == 1 && d.typ == protowire.VarintType {
 					size = int64(d.v)
