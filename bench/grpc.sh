@@ -325,22 +325,22 @@ NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 }
 END {
 	printf "Medians over rounds (%s, %s s runs, %s connections x %s streams); errors are totals over all rounds\n\n", lg, dur, conns, streams
-	printf "| proxy      | rounds | calls/s | CPU µs/call | mean ms | peak RSS MiB | errors | check errors | proxy core busy | load core busy | backend µs/call | other procs |\n"
-	printf "|------------|-------:|--------:|------------:|--------:|-------------:|-------:|-------------:|----------------:|---------------:|----------------:|------------:|\n"
+	printf "| proxy         | rounds | calls/s | CPU µs/call | mean ms | peak RSS MiB | errors | check errors | proxy core busy | load core busy | backend µs/call | other procs |\n"
+	printf "|---------------|-------:|--------:|------------:|--------:|-------------:|-------:|-------------:|----------------:|---------------:|----------------:|------------:|\n"
 	for (i = 1; i <= np; i++) {
 		p = order[i]
 		rps[p] = median(p SUBSEP "calls_per_s"); cpu[p] = median(p SUBSEP "cpu_us_per_call")
-		printf "| %-10s | %6d | %7.0f | %11.1f | %7.2f | %12.1f | %6d | %12d | %14.0f%% | %13.0f%% | %15.1f | %10.0f%% |\n",
+		printf "| %-13s | %6d | %7.0f | %11.1f | %7.2f | %12.1f | %6d | %12d | %14.0f%% | %13.0f%% | %15.1f | %10.0f%% |\n",
 			p, rounds[p], rps[p], cpu[p], median(p SUBSEP "mean_latency_us") / 1000, median(p SUBSEP "peak_rss_kib") / 1024,
 			errs[p], cerrs[p], median(p SUBSEP "proxy_core_busy_pct"), median(p SUBSEP "load_core_busy_pct"),
 			median(p SUBSEP "backend_cpu_us_per_call"), median(p SUBSEP "other_cpu_pct")
 	}
 	if ("nginx" in seen && rps["nginx"] > 0 && cpu["nginx"] > 0) {
 		printf "\nRatios to nginx (calls/s > 1 and CPU < 1 beat nginx)\n\n"
-		printf "| proxy      | calls/s ratio | CPU/call ratio |\n|------------|--------------:|---------------:|\n"
+		printf "| proxy         | calls/s ratio | CPU/call ratio |\n|---------------|--------------:|---------------:|\n"
 		for (i = 1; i <= np; i++) {
 			p = order[i]
-			printf "| %-10s | %13.2f | %14.2f |\n", p, rps[p] / rps["nginx"], cpu[p] / cpu["nginx"]
+			printf "| %-13s | %13.2f | %14.2f |\n", p, rps[p] / rps["nginx"], cpu[p] / cpu["nginx"]
 		}
 	}
 }' "$TSV"
