@@ -141,6 +141,21 @@ func (k elemKind) wireType() protowire.Type {
 	return protowire.VarintType
 }
 
+// minSize is the fewest bytes one element of kind k takes on the wire
+// (packed: its value alone; unpacked ones take more), which bounds the
+// elements a message can hold.
+func (k elemKind) minSize() int {
+	switch k {
+	case kindFloat:
+		return 4
+	case kindDouble:
+		return 8
+	case kindBytes:
+		return 2 // a tag and a zero length
+	}
+	return 1
+}
+
 // value turns an element's bits into a value; ok is false for NaN and
 // infinities, which are skipped.
 func (k elemKind) value(bits uint64) (Value, bool) {
@@ -167,9 +182,9 @@ func (k elemKind) value(bits uint64) (Value, bool) {
 
 // repeated collects the elements of the repeated field fieldNum of kind k
 // from msg, packed or not, in order. It allocates for at most max
-// elements; more is an error.
+// elements, and no more than msg can hold; more than max is an error.
 func (st *state) repeated(msg []byte, fieldNum protowire.Number, k elemKind, max int) ([]cell, error) {
-	cells := make([]cell, 0, min(max, len(msg)))
+	cells := make([]cell, 0, min(max, len(msg)/k.minSize()))
 	add := func(c cell) error {
 		if len(cells) == max {
 			return malformed("more values than the shape holds")
