@@ -22,10 +22,11 @@ import "google.golang.org/protobuf/encoding/protowire"
 // are named prediction.<key> and prediction.<key>[k]. Rows number the
 // longest column. A tensor's values come from tensor_content (STRING
 // excepted) or the typed field of its dtype; a single typed value with a
-// larger shape is broadcast to every element, up to maxBroadcast.
+// larger shape is broadcast to every element, up to maxBroadcast elements
+// per message side.
 
-// maxBroadcast bounds the elements one broadcast value fills, so that a
-// small message cannot claim a huge tensor.
+// maxBroadcast bounds the elements broadcast values fill in one message,
+// so that a small message cannot claim huge tensors.
 const maxBroadcast = 1 << 16
 
 // predictTensor is one decoded tensor of a Predict map.
@@ -54,6 +55,7 @@ func (st *state) predictSide(s *sink, msg []byte, mapField protowire.Number) err
 		what, prefix = "output", predictionPrefix
 	}
 	var ts []predictTensor
+	budget := maxBroadcast // elements broadcast values may still fill
 	it := protoFields{b: msg}
 	for f, ok := it.next(); ok; f, ok = it.next() {
 		if f.num != mapField || f.typ != protowire.BytesType {
@@ -62,7 +64,7 @@ func (st *state) predictSide(s *sink, msg []byte, mapField protowire.Number) err
 		if len(ts) == maxTensorsPerSide {
 			return malformed("too many " + what + "s")
 		}
-		t, err := st.mapTensor(f.b, prefix)
+		t, err := st.mapTensor(f.b, prefix, &budget)
 		if err != nil {
 			return fmtIndex(what, len(ts), err)
 		}
@@ -80,7 +82,7 @@ func (st *state) predictSide(s *sink, msg []byte, mapField protowire.Number) err
 
 // mapTensor decodes one map entry {1: key, 2: TensorProto}, its name
 // prefix+key.
-func (st *state) mapTensor(entry []byte, prefix string) (predictTensor, error) {
+func (st *state) mapTensor(entry []byte, prefix string, budget *int) (predictTensor, error) {
 	var key, value []byte
 	it := protoFields{b: entry}
 	for f, ok := it.next(); ok; f, ok = it.next() {
@@ -94,7 +96,7 @@ func (st *state) mapTensor(entry []byte, prefix string) (predictTensor, error) {
 	if it.err != nil {
 		return predictTensor{}, it.err
 	}
-	t, err := st.tensorProto(value)
+	t, err := st.tensorProto(value, budget)
 	b := append(st.scratch[:0], prefix...)
 	b = append(b, key...)
 	st.scratch = b
@@ -136,8 +138,9 @@ func tfDtype(dtype uint64) (protowire.Number, elemKind, string) {
 	return 0, kindNone, ""
 }
 
-// tensorProto decodes a TensorProto's shape and values.
-func (st *state) tensorProto(msg []byte) (predictTensor, error) {
+// tensorProto decodes a TensorProto's shape and values; a broadcast value
+// takes its elements from budget.
+func (st *state) tensorProto(msg []byte, budget *int) (predictTensor, error) {
 	var out predictTensor
 	var dtype uint64
 	var content []byte
@@ -177,7 +180,8 @@ func (st *state) tensorProto(msg []byte) (predictTensor, error) {
 	}
 	switch n := len(out.cells); {
 	case n == sh.count:
-	case n == 1 && sh.count <= maxBroadcast:
+	case n == 1 && sh.count <= *budget:
+		*budget -= sh.count
 		c := out.cells[0]
 		out.cells = make([]cell, sh.count)
 		for i := range out.cells {
