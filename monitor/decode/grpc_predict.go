@@ -23,10 +23,14 @@ import "google.golang.org/protobuf/encoding/protowire"
 // longest column. A tensor's values come from tensor_content (STRING
 // excepted) or the typed field of its dtype; a single typed value with a
 // larger shape is broadcast to every element, up to maxBroadcast elements
-// per message side.
+// per side of an exchange.
 
-// maxBroadcast bounds the elements broadcast values fill in one message,
-// so that a small message cannot claim huge tensors.
+// maxPredictFields bounds the values one Predict message side yields,
+// scalars repeated on every row included.
+const maxPredictFields = 1 << 20
+
+// maxBroadcast bounds the elements broadcast values fill on one side of
+// an exchange, so that small messages cannot claim huge tensors.
 const maxBroadcast = 1 << 16
 
 // predictTensor is one decoded tensor of a Predict map.
@@ -36,26 +40,27 @@ type predictTensor struct {
 }
 
 func predictRequest(st *state, s *sink, in *Input) error {
+	budget := maxBroadcast // elements broadcast values may still fill
 	return grpcMessages(in.ReqBody, func(msg []byte) error {
-		return st.predictSide(s, msg, 2)
+		return st.predictSide(s, msg, 2, &budget)
 	})
 }
 
 func predictResponse(st *state, s *sink, in *Input) error {
+	budget := maxBroadcast
 	return grpcMessages(in.RespBody, func(msg []byte) error {
-		return st.predictSide(s, msg, 1)
+		return st.predictSide(s, msg, 1, &budget)
 	})
 }
 
 // predictSide decodes the tensor map (field mapField) of one Predict
 // message into rows.
-func (st *state) predictSide(s *sink, msg []byte, mapField protowire.Number) error {
+func (st *state) predictSide(s *sink, msg []byte, mapField protowire.Number, budget *int) error {
 	what, prefix := "input", ""
 	if s.pred {
 		what, prefix = "output", predictionPrefix
 	}
 	var ts []predictTensor
-	budget := maxBroadcast // elements broadcast values may still fill
 	it := protoFields{b: msg}
 	for f, ok := it.next(); ok; f, ok = it.next() {
 		if f.num != mapField || f.typ != protowire.BytesType {
@@ -64,7 +69,7 @@ func (st *state) predictSide(s *sink, msg []byte, mapField protowire.Number) err
 		if len(ts) == maxTensorsPerSide {
 			return malformed("too many " + what + "s")
 		}
-		t, err := st.mapTensor(f.b, prefix, &budget)
+		t, err := st.mapTensor(f.b, prefix, budget)
 		if err != nil {
 			return fmtIndex(what, len(ts), err)
 		}
@@ -76,8 +81,7 @@ func (st *state) predictSide(s *sink, msg []byte, mapField protowire.Number) err
 	case len(ts) == 0:
 		return malformed("no " + what + "s")
 	}
-	st.predictRows(s, ts)
-	return nil
+	return st.predictRows(s, ts)
 }
 
 // mapTensor decodes one map entry {1: key, 2: TensorProto}, its name
@@ -224,18 +228,26 @@ func shapeProto(sh *dims, msg []byte) error {
 // predictRows appends the rows of a Predict map's tensors: the columns of
 // rank >= 1 first, in order, then the scalars, row by row. Empty tensors
 // are ignored.
-func (st *state) predictRows(s *sink, ts []predictTensor) {
-	rows, lists, total := 0, 0, 0
+func (st *state) predictRows(s *sink, ts []predictTensor) error {
+	rows, lists, total, scalars := 0, 0, 0, 0
 	for i := range ts {
-		if ts[i].rank > 0 && len(ts[i].cells) > 0 { // an empty one's shape may be huge
-			rows = max(rows, ts[i].rows)
+		switch t := &ts[i]; {
+		case t.rank == 0:
+			scalars += len(t.cells)
+		case len(t.cells) > 0: // an empty one's shape may be huge
+			rows = max(rows, t.rows)
 			lists++
+			total += len(t.cells)
 		}
-		total += len(ts[i].cells)
 	}
 	if lists == 0 {
 		rows = 1
 	}
+	// Scalars repeat on every row: bound what they multiply into.
+	if scalars > 0 && rows > (maxPredictFields-total)/scalars {
+		return malformed("scalar inputs repeated on too many rows")
+	}
+	total += rows * scalars
 	single := !s.pred && len(ts) == 1 && ts[0].rank >= 2
 	names := make([][]string, len(ts))
 	for i := range ts {
@@ -280,4 +292,5 @@ func (st *state) predictRows(s *sink, ts []predictTensor) {
 		}
 		s.endRow()
 	}
+	return nil
 }

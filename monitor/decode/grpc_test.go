@@ -2,6 +2,7 @@ package decode
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"testing"
 
@@ -298,6 +299,12 @@ func TestGRPCMalformed(t *testing.T) {
 			tfEntry{"y", tfTensorPB(1, []int64{1 << 15}, pbBytes(nil, 5, packedFloats(1))...)},
 			tfEntry{"z", tfTensorPB(1, []int64{1}, pbBytes(nil, 5, packedFloats(1))...)},
 			tfEntry{"w", tfTensorPB(1, []int64{2}, pbBytes(nil, 5, packedFloats(1))...)}), "input 3: broadcast shape too large"},
+		{"predict broadcasts beyond the budget over two messages", GRPCPredict, append(
+			predictMessage(2, tfEntry{"x", tfTensorPB(1, []int64{1 << 16}, pbBytes(nil, 5, packedFloats(1))...)}),
+			predictMessage(2, tfEntry{"x", tfTensorPB(1, []int64{2}, pbBytes(nil, 5, packedFloats(1))...)})...), "input 0: broadcast shape too large"},
+		{"predict scalars on too many rows", GRPCPredict, predictMessage(2, append([]tfEntry{
+			{"x", tfTensorPB(1, []int64{1 << 12}, pbBytes(nil, 4, make([]byte, 4<<12))...)}},
+			manyScalars(300)...)...), "scalar inputs repeated on too many rows"},
 		{"predict string content", GRPCPredict, predictMessage(2, tfEntry{"x", tfTensorPB(7, []int64{1}, pbString(nil, 4, "ab")...)}), "tensor_content of a STRING tensor"},
 		{"predict unknown rank", GRPCPredict, predictMessage(2, tfEntry{"x", pbBytes(pbVarint(nil, 1, 1), 2, pbVarint(nil, 3, 1))}), "unknown rank"},
 		{"predict unknown size", GRPCPredict, predictMessage(2, tfEntry{"x", tfTensorPB(1, []int64{-1}, pbBytes(nil, 5, packedFloats(1))...)}), "negative dimension"},
@@ -406,4 +413,13 @@ func TestGRPCStatusAndStreams(t *testing.T) {
 	rows, err = Decode(nil, &Spec{Protocol: configs.ProtocolGRPC}, &in)
 	require.NoError(t, err)
 	assert.Equal(t, []Row{{Features: fs(n("x", 1))}, {Features: fs(n("x", 2))}}, rows)
+}
+
+// manyScalars are n rank-0 FP32 tensors s0, s1, ...
+func manyScalars(n int) []tfEntry {
+	out := make([]tfEntry, n)
+	for i := range out {
+		out[i] = tfEntry{fmt.Sprintf("s%d", i), tfTensorPB(1, nil, pbBytes(nil, 5, packedFloats(1))...)}
+	}
+	return out
 }
