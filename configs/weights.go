@@ -1,0 +1,594 @@
+package configs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Weight edits change the versions' weights in a config file in place.
+// Only the bytes of the weight values change: the new values are spliced
+// into the original text at the positions the YAML parser reports, so
+// comments, key order, quoting and layout stay exactly as written (a
+// re-encoded node tree would reflow long lines, re-indent lists and move
+// comments). Every edit is validated as a whole config before it is
+// written, written atomically (a temporary file in the same directory,
+// fsync, rename), serialized with other edits by a lock file, and
+// recorded in the weights journal (see journal.go).
+
+// ErrReadOnlyConfig is returned when the config file's directory cannot be
+// written: a Kubernetes ConfigMap volume is mounted read-only, and so its
+// files can never be edited in place. Change the weights in the ConfigMap
+// itself instead (kubectl edit / apply / patch); the kubelet then swaps
+// the mounted file and vane's file watch reloads it.
+var ErrReadOnlyConfig = errors.New("the config file is on a read-only file system (a mounted ConfigMap is): edit the ConfigMap instead (kubectl edit or apply), and vane reloads the mounted file when the kubelet updates it")
+
+// ErrNoHistory is returned by Rollback when the journal holds no change of
+// the model left to undo.
+var ErrNoHistory = errors.New("no recorded weight change to roll back")
+
+// VersionWeight is one version's weight, in config order.
+type VersionWeight struct {
+	Version string  `json:"version"`
+	Weight  float64 `json:"weight"`
+}
+
+// ModelWeights are one model's version weights, in config order.
+type ModelWeights struct {
+	Model    string          `json:"model"`
+	Versions []VersionWeight `json:"versions"`
+}
+
+// Map returns the weights by version name.
+func (m ModelWeights) Map() map[string]float64 {
+	out := make(map[string]float64, len(m.Versions))
+	for _, v := range m.Versions {
+		out[v.Version] = v.Weight
+	}
+	return out
+}
+
+// WeightsOf lists the weights of every model of c, in config order.
+func WeightsOf(c *Config) []ModelWeights {
+	out := make([]ModelWeights, 0, len(c.Models))
+	for _, m := range c.Models {
+		mw := ModelWeights{Model: m.Name}
+		for _, v := range m.Versions {
+			mw.Versions = append(mw.Versions, VersionWeight{Version: v.Name, Weight: v.Weight})
+		}
+		out = append(out, mw)
+	}
+	return out
+}
+
+// FormatWeights renders weights as "v1=90 v2=10", in config order.
+func FormatWeights(vs []VersionWeight) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = v.Version + "=" + fmtFloat(v.Weight)
+	}
+	return strings.Join(parts, " ")
+}
+
+// WeightEditor edits the weights of the config file at Path. Its methods
+// are safe for concurrent use, also by several processes on one file: each
+// edit holds an exclusive lock (flock) on a lock file beside the config.
+type WeightEditor struct {
+	// Path is the config file. When it is a symlink the edit is written to
+	// the file it resolves to, so the link stays a link.
+	Path string
+	// Now stamps journal entries; nil is time.Now.
+	Now func() time.Time
+}
+
+// Change is the outcome of an edit: the model's weights before and after,
+// and the journal entry that records it.
+type Change struct {
+	Model  string          `json:"model"`
+	Before []VersionWeight `json:"before"`
+	After  []VersionWeight `json:"after"`
+	// Hash is the config file's new content hash.
+	Hash string `json:"config_hash"`
+	// Changed is false when the weights already were as asked, in which
+	// case the file was not rewritten.
+	Changed bool `json:"changed"`
+}
+
+// Set gives the named versions of model the given weights; versions not
+// named keep theirs. who names the command or endpoint for the journal
+// and note, which may be empty, says why.
+func (e *WeightEditor) Set(model string, weights map[string]float64, who, note string) (Change, error) {
+	return e.edit(model, who, note, func(cur []VersionWeight, _ []Entry) (plan, error) {
+		for name := range weights {
+			if !slices.ContainsFunc(cur, func(v VersionWeight) bool { return v.Version == name }) {
+				return plan{}, fmt.Errorf("model %q has no version %q (it has %s)", model, name, versionNames(cur))
+			}
+		}
+		return plan{weights: weights}, nil
+	})
+}
+
+// Promote gives version all of model's traffic: weight 100, every other
+// version 0.
+func (e *WeightEditor) Promote(model, version, who string) (Change, error) {
+	return e.edit(model, who, "promote "+version, func(cur []VersionWeight, _ []Entry) (plan, error) {
+		if !slices.ContainsFunc(cur, func(v VersionWeight) bool { return v.Version == version }) {
+			return plan{}, fmt.Errorf("model %q has no version %q (it has %s)", model, version, versionNames(cur))
+		}
+		w := map[string]float64{}
+		for _, v := range cur {
+			w[v.Version] = 0
+		}
+		w[version] = 100
+		return plan{weights: w}, nil
+	})
+}
+
+// Rollback restores model's weights to what they were before its last
+// recorded change; repeated, it walks further back (a rollback is itself
+// recorded, and undoing it is not what a second rollback does). It refuses
+// when the file's weights are not those the last change left (edited by
+// hand since), since the change before would then be lost.
+func (e *WeightEditor) Rollback(model, who string) (Change, error) {
+	return e.edit(model, who, "rollback", func(cur []VersionWeight, hist []Entry) (plan, error) {
+		target, ok := undoTarget(hist)
+		if !ok {
+			return plan{}, fmt.Errorf("model %q: %w", model, ErrNoHistory)
+		}
+		if !sameWeights(cur, target.After) {
+			return plan{}, fmt.Errorf("model %q: the file's weights (%s) are not those its last recorded change left (%s, %s by %s); it was edited since, so set the weights instead",
+				model, FormatWeights(cur), FormatWeights(target.After), target.When.Format(time.RFC3339), target.Who)
+		}
+		w := map[string]float64{}
+		for _, v := range target.Before {
+			w[v.Version] = v.Weight
+		}
+		for _, v := range cur {
+			if _, ok := w[v.Version]; !ok {
+				return plan{}, fmt.Errorf("model %q: version %q was added after the change being rolled back; set the weights instead", model, v.Version)
+			}
+		}
+		return plan{weights: w, undoes: target.Seq, force: true}, nil
+	})
+}
+
+// Note records a journal entry for model without changing its weights
+// (a rollout that pauses says so this way).
+func (e *WeightEditor) Note(model, who, note string) error {
+	_, err := e.edit(model, who, note, func([]VersionWeight, []Entry) (plan, error) { return plan{force: true}, nil })
+	return err
+}
+
+// History returns model's journal entries, oldest first.
+func (e *WeightEditor) History(model string) ([]Entry, error) {
+	cfg, _, err := Load(e.Path)
+	if err != nil {
+		return nil, err
+	}
+	j := e.journal(cfg)
+	all, err := j.read()
+	if err != nil {
+		return nil, err
+	}
+	return forModel(all, model), nil
+}
+
+// JournalPath is where the journal of the config file at Path lives:
+// state_dir/weights.jsonl, or beside the config file as
+// .NAME.weights.jsonl when state_dir is empty.
+func (e *WeightEditor) JournalPath() (string, error) {
+	cfg, _, err := Load(e.Path)
+	if err != nil {
+		return "", err
+	}
+	return e.journal(cfg).path, nil
+}
+
+func (e *WeightEditor) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// plan is what an edit decided: the new weights of the named versions, the
+// journal entry it undoes (0: none), and whether to record it even when
+// no weight changes.
+type plan struct {
+	weights map[string]float64
+	undoes  int64
+	force   bool
+}
+
+// edit runs one locked read-decide-write-journal cycle.
+func (e *WeightEditor) edit(model, who, note string, decide func([]VersionWeight, []Entry) (plan, error)) (Change, error) {
+	target, err := e.target()
+	if err != nil {
+		return Change{}, err
+	}
+	unlock, err := lockFile(target)
+	if err != nil {
+		return Change{}, err
+	}
+	defer unlock()
+
+	raw, err := os.ReadFile(target)
+	if err != nil {
+		return Change{}, fmt.Errorf("reading config: %w", err)
+	}
+	cfg, err := Parse(raw)
+	if err != nil {
+		return Change{}, fmt.Errorf("the config file is not valid now; fix it first: %w", err)
+	}
+	mi := slices.IndexFunc(cfg.Models, func(m Model) bool { return m.Name == model })
+	if mi < 0 {
+		return Change{}, fmt.Errorf("no model %q in the config (models: %s)", model, modelNames(cfg))
+	}
+	before := WeightsOf(cfg)[mi].Versions
+	j := e.journal(cfg)
+	all, err := j.read()
+	if err != nil {
+		return Change{}, err
+	}
+	hist := forModel(all, model)
+	pl, err := decide(before, hist)
+	if err != nil {
+		return Change{}, err
+	}
+	want := pl.weights
+	for name, w := range want {
+		if math.IsNaN(w) || math.IsInf(w, 0) || w < 0 {
+			return Change{}, fmt.Errorf("weight of %s: must be a finite number >= 0, got %s", name, fmtFloat(w))
+		}
+	}
+	after := make([]VersionWeight, len(before))
+	changed := map[string]float64{} // only these values are rewritten
+	for i, v := range before {
+		after[i] = v
+		if w, ok := want[v.Version]; ok && w != v.Weight {
+			after[i].Weight = w
+			changed[v.Version] = w
+		}
+	}
+	ch := Change{Model: model, Before: before, After: after, Hash: Hash(raw)}
+	if sameWeights(before, after) && !pl.force {
+		return ch, nil // nothing to change, nothing worth recording
+	}
+	if !sameWeights(before, after) {
+		out, err := SpliceWeights(raw, mi, changed)
+		if err != nil {
+			return Change{}, err
+		}
+		ncfg, err := Parse(out)
+		if err != nil {
+			return Change{}, fmt.Errorf("the new weights are not valid; the file is unchanged: %w", err)
+		}
+		if got := WeightsOf(ncfg)[mi].Versions; !sameWeights(got, after) {
+			return Change{}, fmt.Errorf("internal error: the edited file reads %s, not %s; the file is unchanged", FormatWeights(got), FormatWeights(after))
+		}
+		if err := writeAtomic(target, out); err != nil {
+			return Change{}, err
+		}
+		ch.Hash, ch.Changed = Hash(out), true
+	}
+	entry := Entry{Seq: nextSeq(all), When: e.now().UTC(), Who: who, Model: model,
+		Before: before, After: after, Note: note, Undoes: pl.undoes}
+	if err := j.append(entry); err != nil {
+		if ch.Changed {
+			return ch, fmt.Errorf("the weights were written but the journal was not (rollback cannot undo this change): %w", err)
+		}
+		return ch, err
+	}
+	return ch, nil
+}
+
+// target resolves Path through symlinks.
+func (e *WeightEditor) target() (string, error) {
+	t, err := filepath.EvalSymlinks(e.Path)
+	if err != nil {
+		return "", fmt.Errorf("reading config: %w", err)
+	}
+	return t, nil
+}
+
+func (e *WeightEditor) journal(cfg *Config) *journal {
+	if cfg.StateDir != "" {
+		return &journal{path: filepath.Join(cfg.StateDir, JournalName)}
+	}
+	dir, base := filepath.Split(e.Path)
+	return &journal{path: filepath.Join(dir, "."+base+".weights.jsonl")}
+}
+
+// SpliceWeights returns data with the weights of models[model]'s versions
+// named in w replaced, every other byte kept. A version without a weight
+// key (it has the default) gets a "weight:" line after its first key,
+// when it is written in block style. Weights that are aliases, come from
+// merge keys, or span lines are refused: they may stand for more than one
+// place, so only a hand edit can say which.
+func SpliceWeights(data []byte, model int, w map[string]float64) ([]byte, error) {
+	root, probs := parseNode(data)
+	if len(probs) > 0 {
+		return nil, probs.err()
+	}
+	if root == nil || root.Kind != yaml.MappingNode {
+		return nil, errors.New("the config is not a mapping")
+	}
+	models := ownValue(root, "models")
+	if models == nil || models.Kind != yaml.SequenceNode || model >= len(models.Content) {
+		return nil, fmt.Errorf("models[%d]: not found as a plain list item (aliases and merge keys cannot be edited in place)", model)
+	}
+	mn := models.Content[model]
+	path := item("models", model)
+	if mn.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s: is an alias or not a mapping; edit its weights by hand", path)
+	}
+	versions := ownValue(mn, "versions")
+	if versions == nil || versions.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("%s.versions: not a plain list (aliases and merge keys cannot be edited in place)", path)
+	}
+	lines := splitLines(data)
+	var edits []splice
+	for j, vn := range versions.Content {
+		vp := item(path+".versions", j)
+		if vn.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("%s: is an alias or not a mapping; edit its weights by hand", vp)
+		}
+		name := ownValue(vn, "name")
+		if name == nil {
+			return nil, fmt.Errorf("%s.name: not set directly", vp)
+		}
+		nw, ok := w[name.Value]
+		if !ok {
+			continue
+		}
+		text := fmtFloat(nw)
+		key, val := ownPair(vn, "weight")
+		if key == nil {
+			if hasMerge(vn) {
+				return nil, fmt.Errorf("%s.weight: comes from a merge key (<<); edit it by hand", vp)
+			}
+			sp, err := insertWeight(lines, vn, text, vp)
+			if err != nil {
+				return nil, err
+			}
+			edits = append(edits, sp)
+			continue
+		}
+		sp, err := replaceScalar(lines, val, text, vp+".weight")
+		if err != nil {
+			return nil, err
+		}
+		edits = append(edits, sp)
+	}
+	slices.SortFunc(edits, func(a, b splice) int { return b.at - a.at })
+	out := slices.Clone(data)
+	for _, sp := range edits {
+		out = slices.Concat(out[:sp.at], []byte(sp.text), out[sp.at+sp.drop:])
+	}
+	return out, nil
+}
+
+// splice replaces drop bytes at offset at with text.
+type splice struct {
+	at, drop int
+	text     string
+}
+
+// line is one line of the file: its offset and bytes (without "\n").
+type line struct {
+	at   int
+	text []byte
+}
+
+func splitLines(data []byte) []line {
+	var out []line
+	at := 0
+	for at <= len(data) {
+		i := bytes.IndexByte(data[at:], '\n')
+		if i < 0 {
+			out = append(out, line{at: at, text: data[at:]})
+			break
+		}
+		out = append(out, line{at: at, text: data[at : at+i]})
+		at += i + 1
+	}
+	return out
+}
+
+// offset is the byte offset of a 1-based line and rune column.
+func offset(lines []line, ln, col int) (int, bool) {
+	if ln < 1 || ln > len(lines) {
+		return 0, false
+	}
+	l := lines[ln-1]
+	b := 0
+	for c := 1; c < col; c++ {
+		if b >= len(l.text) {
+			return 0, false
+		}
+		_, size := utf8.DecodeRune(l.text[b:])
+		b += size
+	}
+	return l.at + b, true
+}
+
+// replaceScalar plans replacing a one-line plain number with text.
+func replaceScalar(lines []line, val *yaml.Node, text, path string) (splice, error) {
+	if val.Kind != yaml.ScalarNode || val.Anchor != "" || val.Style != 0 || val.Tag != "!!float" && val.Tag != "!!int" {
+		return splice{}, fmt.Errorf("%s (line %d): not a plain number (an alias, anchor, tag or quoted value); edit it by hand", path, val.Line)
+	}
+	at, ok := offset(lines, val.Line, val.Column)
+	if !ok {
+		return splice{}, fmt.Errorf("%s (line %d): position not found in the file", path, val.Line)
+	}
+	l := lines[val.Line-1]
+	rest := l.text[at-l.at:]
+	end := len(rest)
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		if c == ',' || c == '}' || c == ']' || c == '#' && i > 0 && (rest[i-1] == ' ' || rest[i-1] == '\t') {
+			end = i
+			break
+		}
+	}
+	tok := strings.TrimRight(string(rest[:end]), " \t\r")
+	if tok != val.Value {
+		return splice{}, fmt.Errorf("%s (line %d): the value spans lines or is written unusually (%q); edit it by hand", path, val.Line, tok)
+	}
+	return splice{at: at, drop: len(tok), text: text}, nil
+}
+
+// insertWeight plans a "weight: text" line after the first key of a block
+// mapping, at that key's indentation.
+func insertWeight(lines []line, vn *yaml.Node, text, path string) (splice, error) {
+	if vn.Style&yaml.FlowStyle != 0 || len(vn.Content) < 2 {
+		return splice{}, fmt.Errorf("%s (line %d): has no weight key and is written in flow style; add \"weight\" by hand", path, vn.Line)
+	}
+	k, v := vn.Content[0], vn.Content[1]
+	if v.Kind != yaml.ScalarNode || v.Line != k.Line || k.Line >= len(lines) {
+		return splice{}, fmt.Errorf("%s (line %d): has no weight key; add one by hand", path, vn.Line)
+	}
+	next := lines[k.Line] // the line after the first key
+	return splice{at: next.at, text: strings.Repeat(" ", k.Column-1) + "weight: " + text + "\n"}, nil
+}
+
+// ownPair finds key among a mapping's own entries (not merged ones).
+func ownPair(m *yaml.Node, key string) (k, v *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Kind == yaml.ScalarNode && m.Content[i].Value == key && m.Content[i].ShortTag() != "!!merge" {
+			return m.Content[i], m.Content[i+1]
+		}
+	}
+	return nil, nil
+}
+
+func ownValue(m *yaml.Node, key string) *yaml.Node {
+	_, v := ownPair(m, key)
+	return v
+}
+
+func hasMerge(m *yaml.Node) bool {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].ShortTag() == "!!merge" {
+			return true
+		}
+	}
+	return false
+}
+
+// writeAtomic replaces path with data: a temporary file in the same
+// directory, written, fsynced and renamed over path (keeping path's
+// mode), then the directory fsynced so the rename survives a crash.
+// Readers see the old file or the new one, never a part.
+func writeAtomic(path string, data []byte) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("writing config: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return writeErr(err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(st.Mode().Perm()); err != nil {
+		return writeErr(err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return writeErr(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return writeErr(err)
+	}
+	if err := tmp.Close(); err != nil {
+		return writeErr(err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return writeErr(err)
+	}
+	done = true
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}
+
+func writeErr(err error) error {
+	if errors.Is(err, syscall.EROFS) {
+		return fmt.Errorf("writing config: %w (%v)", ErrReadOnlyConfig, err)
+	}
+	return fmt.Errorf("writing config: %w", err)
+}
+
+// lockFile takes an exclusive flock on .NAME.lock beside path and returns
+// its release. The lock file is never removed: removing it would let two
+// editors lock two different files.
+func lockFile(path string) (func(), error) {
+	dir, base := filepath.Split(path)
+	f, err := os.OpenFile(filepath.Join(dir, "."+base+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("locking config: %w", writeErrCause(err))
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("locking config: %w", err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = f.Close()
+	}, nil
+}
+
+func writeErrCause(err error) error {
+	if errors.Is(err, syscall.EROFS) {
+		return fmt.Errorf("%w (%v)", ErrReadOnlyConfig, err)
+	}
+	return err
+}
+
+func sameWeights(a, b []VersionWeight) bool {
+	return slices.Equal(a, b)
+}
+
+func versionNames(vs []VersionWeight) string {
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		names[i] = strconv.Quote(v.Version)
+	}
+	return strings.Join(names, ", ")
+}
+
+func modelNames(c *Config) string {
+	names := make([]string, len(c.Models))
+	for i, m := range c.Models {
+		names[i] = strconv.Quote(m.Name)
+	}
+	return strings.Join(names, ", ")
+}
