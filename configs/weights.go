@@ -38,6 +38,20 @@ var ErrReadOnlyConfig = errors.New("the config file is on a read-only file syste
 // the model left to undo.
 var ErrNoHistory = errors.New("no recorded weight change to roll back")
 
+// Refused reports whether err is an edit refused for its input (an unknown
+// model or version, a bad weight, weights the validator rejects, a rollback
+// with nothing to undo or after a hand edit), as opposed to a failure to
+// read or write; the file is unchanged either way.
+func Refused(err error) bool {
+	var r refusal
+	return errors.As(err, &r)
+}
+
+// refusal wraps an error that is the input's fault.
+type refusal struct{ error }
+
+func (r refusal) Unwrap() error { return r.error }
+
 // VersionWeight is one version's weight, in config order.
 type VersionWeight struct {
 	Version string  `json:"version"`
@@ -233,7 +247,7 @@ func (e *WeightEditor) edit(model, who, note string, decide func([]VersionWeight
 	}
 	mi := slices.IndexFunc(cfg.Models, func(m Model) bool { return m.Name == model })
 	if mi < 0 {
-		return Change{}, fmt.Errorf("no model %q in the config (models: %s)", model, modelNames(cfg))
+		return Change{}, refusal{fmt.Errorf("no model %q in the config (models: %s)", model, modelNames(cfg))}
 	}
 	before := WeightsOf(cfg)[mi].Versions
 	j := e.journal(cfg)
@@ -244,12 +258,12 @@ func (e *WeightEditor) edit(model, who, note string, decide func([]VersionWeight
 	hist := forModel(all, model)
 	pl, err := decide(before, hist)
 	if err != nil {
-		return Change{}, err
+		return Change{}, refusal{err}
 	}
 	want := pl.weights
 	for name, w := range want {
 		if math.IsNaN(w) || math.IsInf(w, 0) || w < 0 {
-			return Change{}, fmt.Errorf("weight of %s: must be a finite number >= 0, got %s", name, fmtFloat(w))
+			return Change{}, refusal{fmt.Errorf("weight of %s: must be a finite number >= 0, got %s", name, fmtFloat(w))}
 		}
 	}
 	after := make([]VersionWeight, len(before))
@@ -268,11 +282,11 @@ func (e *WeightEditor) edit(model, who, note string, decide func([]VersionWeight
 	if !sameWeights(before, after) {
 		out, err := SpliceWeights(raw, mi, changed)
 		if err != nil {
-			return Change{}, err
+			return Change{}, refusal{err}
 		}
 		ncfg, err := Parse(out)
 		if err != nil {
-			return Change{}, fmt.Errorf("the new weights are not valid; the file is unchanged: %w", err)
+			return Change{}, refusal{fmt.Errorf("the new weights are not valid; the file is unchanged: %w", err)}
 		}
 		if got := WeightsOf(ncfg)[mi].Versions; !sameWeights(got, after) {
 			return Change{}, fmt.Errorf("internal error: the edited file reads %s, not %s; the file is unchanged", FormatWeights(got), FormatWeights(after))
