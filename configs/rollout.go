@@ -49,9 +49,13 @@ type Gates struct {
 	// the default 0.01, a candidate failing 1 % against a clean baseline
 	// has ratio 1. In (0, 1].
 	ErrorRateFloor float64 `yaml:"error_rate_floor"`
-	// MaxP99Ratio bounds candidate p99 latency / baseline p99 latency
-	// (the baseline's taken as at least 1ms), > 0. Default 1.5.
+	// MaxP99Ratio bounds candidate p99 latency / baseline p99 latency,
+	// each taken as at least P99Floor, > 0. Default 1.5.
 	MaxP99Ratio float64 `yaml:"max_p99_ratio"`
+	// P99Floor is the least p99 the latency ratio uses for either
+	// version, so that jitter between fast answers (a 2ms and a 5ms p99)
+	// does not fail a step, >= 0. Default 10ms.
+	P99Floor time.Duration `yaml:"p99_floor"`
 	// NoDrift, when true, fails the step while the drift monitor has an
 	// alert on any feature of the candidate. Default true.
 	NoDrift bool `yaml:"no_drift"`
@@ -77,6 +81,7 @@ const (
 	DefaultMaxErrorRatio   = 2.0
 	DefaultErrorRateFloor  = 0.01
 	DefaultMaxP99Ratio     = 1.5
+	DefaultP99Floor        = 10 * time.Millisecond
 	DefaultNoDrift         = true
 	DefaultOnFail          = OnFailRollback
 )
@@ -103,6 +108,7 @@ func rolloutDefaults(m *Model, idx nodeIndex, path string) {
 	setDefault(&g.MaxErrorRatio, idx, at("gates.max_error_ratio"), DefaultMaxErrorRatio)
 	setDefault(&g.ErrorRateFloor, idx, at("gates.error_rate_floor"), DefaultErrorRateFloor)
 	setDefault(&g.MaxP99Ratio, idx, at("gates.max_p99_ratio"), DefaultMaxP99Ratio)
+	setDefault(&g.P99Floor, idx, at("gates.p99_floor"), DefaultP99Floor)
 	setDefault(&g.NoDrift, idx, at("gates.no_drift"), DefaultNoDrift)
 }
 
@@ -158,6 +164,7 @@ func (v *validator) rollout(m *Model, p string) {
 	if !(g.MaxP99Ratio > 0) || math.IsInf(g.MaxP99Ratio, 0) {
 		v.add(q+".max_p99_ratio", "must be a finite number > 0, got %s", fmtFloat(g.MaxP99Ratio))
 	}
+	v.nonNegative(q+".p99_floor", g.P99Floor, "compares p99s as measured")
 	if !(g.MinShadowAgreement >= 0 && g.MinShadowAgreement <= 1) {
 		v.add(q+".min_shadow_agreement", "must be >= 0 and <= 1 (0: off), got %s", fmtFloat(g.MinShadowAgreement))
 	}

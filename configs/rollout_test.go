@@ -26,7 +26,7 @@ func TestRolloutDefaults(t *testing.T) {
 	assert.Equal(t, DefaultRolloutSteps(), r.Steps)
 	assert.Equal(t, 5*time.Minute, r.Interval)
 	assert.Equal(t, OnFailRollback, r.OnFail)
-	assert.Equal(t, Gates{MinRequests: 100, MaxErrorRatio: 2, ErrorRateFloor: 0.01, MaxP99Ratio: 1.5, NoDrift: true}, r.Gates)
+	assert.Equal(t, Gates{MinRequests: 100, MaxErrorRatio: 2, ErrorRateFloor: 0.01, MaxP99Ratio: 1.5, P99Floor: 10 * time.Millisecond, NoDrift: true}, r.Gates)
 	assert.False(t, cfg.Models[1].Rollout.Enabled(), "a model without the key has no rollout")
 
 	off := mustParse(t, withRollout(t, rolloutBlock+"      gates: {no_drift: false}\n"))

@@ -32,8 +32,8 @@ type Gate struct {
 	Detail string `json:"detail"`
 }
 
-// The least baseline p99 the latency ratio divides by.
-const p99Floor = time.Millisecond
+// minP99 keeps the latency ratio finite when p99_floor is 0.
+const minP99 = time.Microsecond
 
 // verdict is what a set of gates decides: the first failed gate, else the
 // first waiting one, else the first without data; all nil is a pass.
@@ -86,9 +86,10 @@ func (c *Controller) gates(d desired, st *state) ([]Gate, verdict) {
 	lat := Gate{Name: "max_p99_ratio", Threshold: g.MaxP99Ratio, Verdict: VerdictNoData,
 		Detail: "baseline answered nothing this step"}
 	if okB && base.Requests > 0 {
-		ratio := float64(cand.P99) / float64(max(base.P99, p99Floor))
+		floor := max(g.P99Floor, minP99)
+		ratio := float64(max(cand.P99, floor)) / float64(max(base.P99, floor))
 		lat.Value, lat.Verdict = &ratio, passIf(ratio <= g.MaxP99Ratio)
-		lat.Detail = fmt.Sprintf("candidate p99 %s / baseline p99 %s (at least %s) = %.3f", cand.P99, base.P99, p99Floor, ratio)
+		lat.Detail = fmt.Sprintf("candidate p99 %s / baseline p99 %s (each at least %s) = %.3f", cand.P99, base.P99, floor, ratio)
 	}
 	add(lat)
 
