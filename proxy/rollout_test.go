@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vaneproxy/vane/configs"
+	"github.com/vaneproxy/vane/examples/toymodel/toy"
 	"github.com/vaneproxy/vane/rollout"
 )
 
@@ -71,7 +73,7 @@ func rolloutYAML(b1, b2, webhook string) string {
       candidate: v2
       baseline: v1
       interval: 1ms
-      gates: {min_requests: 40, no_drift: false}
+      gates: {min_requests: 40, no_drift: false, max_p99_ratio: 1000} # latency is not under test here (and noisy on a shared CPU)
 `, webhook))
 }
 
@@ -213,4 +215,57 @@ func TestLatencySketch(t *testing.T) {
 	assert.Equal(t, int64(1000), tr.Requests)
 	assert.Equal(t, int64(100), tr.Errors)
 	assert.InDelta(t, float64(990*time.Millisecond), float64(tr.P99), 0.25*float64(990*time.Millisecond))
+}
+
+// TestEvidenceDriftReadsTheMonitor checks the drift gate's source: no
+// verdict before the candidate's first window is compared, then the alert
+// state of its features.
+func TestEvidenceDriftReadsTheMonitor(t *testing.T) {
+	b1 := httptest.NewServer(toy.New(toy.Options{Name: "iris", Version: "v1"}))
+	defer b1.Close()
+	b2 := httptest.NewServer(toy.New(toy.Options{Name: "iris", Version: "v2"}))
+	defer b2.Close()
+	v := startVane(t, twoVersions(b1.URL, b2.URL, 100, 0, `    monitor:
+      window: 100
+      consecutive: 1
+      reference:
+        warmup: 100
+      features: [a, b, c, d]
+    rollout:
+      candidate: v2
+`))
+	rng := rand.New(rand.NewPCG(3, 5))
+	send := func(n int, shift float64) {
+		for range n {
+			body := fmt.Sprintf(`{"instances":[[%v,%v,%v,%v]]}`, 5+shift+rng.NormFloat64(), 5+rng.NormFloat64(), 5+rng.NormFloat64(), 5+rng.NormFloat64())
+			resp, _ := post(t, v.url+"/v1/models/iris:predict", body, map[string]string{"X-Vane-Version": "v2"})
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+		}
+	}
+	ev := v.srv.evidence
+	send(100, 0)
+	_, ok := ev.Drift("iris", "v2")
+	assert.False(t, ok, "no verdict before a window is compared")
+	send(100, 0)
+	require.Eventually(t, func() bool { _, ok := ev.Drift("iris", "v2"); return ok }, 10*time.Second, 10*time.Millisecond)
+	drifted, _ := ev.Drift("iris", "v2")
+	assert.False(t, drifted)
+	send(100, 4)
+	require.Eventually(t, func() bool { d, _ := ev.Drift("iris", "v2"); return d }, 10*time.Second, 10*time.Millisecond,
+		"a shifted feature raises the candidate's alert")
+	_, ok = ev.Drift("iris", "v1")
+	assert.False(t, ok, "v1 has no samples")
+	tr, ok := ev.Traffic("iris", "v2")
+	require.True(t, ok)
+	assert.Equal(t, int64(300), tr.Requests, "every answer of the step counted")
+}
+
+func BenchmarkEvidenceObserve(b *testing.B) {
+	e := newVersionEvidence()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			e.observe(200, 3*time.Millisecond)
+		}
+	})
 }

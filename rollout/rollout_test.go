@@ -352,3 +352,77 @@ func TestRestartResumesFromTheFile(t *testing.T) {
 	h.healthyStep()
 	assert.Equal(t, "v1=50 v2=50", h.weights())
 }
+
+func TestSlowCandidateFailsTheLatencyGate(t *testing.T) {
+	h := newHarness(t, "rollback", false)
+	h.c.Evaluate()
+	// Fast answers under the floor compare equal, whatever their jitter.
+	h.ev.set("v1", healthy(1000, 2*time.Millisecond))
+	h.ev.set("v2", healthy(60, 9*time.Millisecond))
+	h.clk.advance(time.Minute)
+	h.c.Evaluate()
+	require.Equal(t, "v1=95 v2=5", h.weights(), h.status().Decision)
+	// 40ms against 20ms is a ratio of 2 > 1.5.
+	h.ev.set("v1", healthy(1000, 20*time.Millisecond))
+	h.ev.set("v2", healthy(60, 40*time.Millisecond))
+	h.c.Evaluate()
+	st := h.status()
+	assert.Equal(t, StateRolledBack, st.State)
+	assert.Contains(t, st.Decision, "gate max_p99_ratio failed")
+	assert.Equal(t, "v1=100 v2=0", h.weights())
+}
+
+func TestJudgeGatesWithoutASourceHold(t *testing.T) {
+	h := newHarness(t, "rollback", false)
+	data, err := os.ReadFile(h.path)
+	require.NoError(t, err)
+	text := strings.Replace(string(data), "no_drift: false}", "no_drift: false, min_shadow_agreement: 0.9, accuracy_not_worse: true}", 1)
+	require.NoError(t, os.WriteFile(h.path, []byte(text), 0o600))
+	h.c = h.newController()
+	h.c.Evaluate()
+	for range 3 {
+		h.healthyStep()
+		require.Equal(t, "v1=99 v2=1", h.weights())
+	}
+	st := h.status()
+	assert.Contains(t, st.Decision, "gate min_shadow_agreement has no data")
+	verdicts := map[string]string{}
+	for _, g := range st.Gates {
+		verdicts[g.Name] = g.Verdict
+	}
+	assert.Equal(t, VerdictNoData, verdicts["min_shadow_agreement"])
+	assert.Equal(t, VerdictNoData, verdicts["accuracy_not_worse"])
+	assert.Equal(t, VerdictPass, verdicts["max_error_ratio"])
+}
+
+// The default baseline is the other version with the most weight: here
+// v3, which gives up its weight to the candidate.
+func TestDefaultBaselineIsTheHeaviestOther(t *testing.T) {
+	h := newHarness(t, "rollback", false)
+	data, err := os.ReadFile(h.path)
+	require.NoError(t, err)
+	text := strings.Replace(string(data), "    rollout:\n", "      - name: v3\n        weight: 1\n        endpoints: [\"http://127.0.0.1:3\"]\n    rollout:\n", 1)
+	text = strings.Replace(text, "weight: 100", "weight: 0", 1)
+	require.NoError(t, os.WriteFile(h.path, []byte(text), 0o600))
+	h.c = h.newController()
+	h.c.Evaluate()
+	assert.Equal(t, "v3", h.status().Baseline)
+	assert.Equal(t, "v1=0 v2=0.01 v3=0.99", h.weights())
+}
+
+func TestBothVersionsAtZeroIsAnError(t *testing.T) {
+	h := newHarness(t, "rollback", false)
+	data, err := os.ReadFile(h.path)
+	require.NoError(t, err)
+	// A third version carries the traffic; the pair has nothing to move.
+	text := strings.Replace(string(data), "    rollout:\n", "      - name: v3\n        weight: 1\n        endpoints: [\"http://127.0.0.1:3\"]\n    rollout:\n", 1)
+	text = strings.Replace(text, "weight: 100", "weight: 0", 1)
+	text = strings.Replace(text, "candidate: v2\n", "candidate: v2\n      baseline: v1\n", 1)
+	require.NoError(t, os.WriteFile(h.path, []byte(text), 0o600))
+	h.c = h.newController()
+	h.c.Evaluate()
+	st := h.status()
+	assert.Equal(t, StateError, st.State)
+	assert.Contains(t, st.Decision, "both weigh 0")
+	assert.Equal(t, "v1=0 v2=0 v3=1", h.weights())
+}
