@@ -277,7 +277,10 @@ func (c *Controller) evaluate(d desired) *state {
 		st = c.start(d, ws)
 		c.states[d.model] = st
 	}
-	if st.state == StateProgressing {
+	switch {
+	case st.state == StateProgressing && st.step < 0:
+		c.advance(d, st, "rollout starts") // its first write failed: again
+	case st.state == StateProgressing:
 		c.judge(d, st)
 	}
 	if ws, err := c.opts.Writer.Weights(d.model); err == nil {
@@ -373,8 +376,11 @@ func (c *Controller) advance(d desired, st *state, why string) {
 	w := map[string]float64{d.r.Candidate: wc, st.baseline: st.total - wc}
 	note := fmt.Sprintf("rollout step %d/%d: %s%%; %s", next+1, len(st.cfg.Steps), pct(to), why)
 	if err := c.opts.Writer.SetWeights(d.model, w, note); err != nil {
-		st.decision = fmt.Sprintf("holding: writing step %s%% failed: %v", pct(to), err)
-		c.log.Error("rollout could not write its next step", "model", d.model, "percent", to, "error", err)
+		decision := fmt.Sprintf("holding: writing step %s%% failed: %v", pct(to), err)
+		if decision != st.decision { // once, not every evaluation
+			c.log.Error("rollout could not write its next step", "model", d.model, "percent", to, "error", err)
+		}
+		st.decision = decision
 		return
 	}
 	from := st.percent
@@ -405,8 +411,11 @@ func (c *Controller) onFail(d desired, st *state, why string) {
 	note := fmt.Sprintf("%s at %s%%: %s", noteFailed, pct(from), why)
 	w := map[string]float64{d.r.Candidate: 0, st.baseline: st.total}
 	if err := c.opts.Writer.SetWeights(d.model, w, note); err != nil {
-		st.decision = fmt.Sprintf("rolling back failed, retrying: %v (%s)", err, why)
-		c.log.Error("rollout could not roll back", "model", d.model, "error", err)
+		decision := fmt.Sprintf("rolling back failed, retrying: %v (%s)", err, why)
+		if decision != st.decision {
+			c.log.Error("rollout could not roll back", "model", d.model, "error", err)
+		}
+		st.decision = decision
 		return
 	}
 	st.state, st.percent, st.decision = StateRolledBack, 0, note

@@ -426,3 +426,33 @@ func TestBothVersionsAtZeroIsAnError(t *testing.T) {
 	assert.Contains(t, st.Decision, "both weigh 0")
 	assert.Equal(t, "v1=0 v2=0 v3=1", h.weights())
 }
+
+// failingWriter refuses writes until ok is set.
+type failingWriter struct {
+	fileWriter
+	ok *bool
+}
+
+func (w failingWriter) SetWeights(model string, ws map[string]float64, note string) error {
+	if !*w.ok {
+		return os.ErrPermission
+	}
+	return w.fileWriter.SetWeights(model, ws, note)
+}
+
+func TestAFailedFirstWriteIsRetried(t *testing.T) {
+	h := newHarness(t, "rollback", false)
+	ok := false
+	c, err := New(Options{Evidence: h.ev, Writer: failingWriter{fileWriter{h.ed}, &ok}, Now: h.clk.now})
+	require.NoError(t, err)
+	cfg, _, err := configs.Load(h.path)
+	require.NoError(t, err)
+	c.Configure(cfg)
+	h.c = c
+	c.Evaluate()
+	assert.Contains(t, h.status().Decision, "writing step 1% failed")
+	assert.Equal(t, "v1=100 v2=0", h.weights())
+	ok = true
+	c.Evaluate()
+	assert.Equal(t, "v1=99 v2=1", h.weights())
+}
