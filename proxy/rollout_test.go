@@ -269,3 +269,14 @@ func BenchmarkEvidenceObserve(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkProxyRollout is BenchmarkProxy's sample_rate=0 case with a
+// rollout on the model, so every answer is also counted for its gates
+// (the controller holds: min_requests is never reached).
+func BenchmarkProxyRollout(b *testing.B) {
+	cfg := twoVersions(fastBackend(b), fastBackend(b), 80, 20,
+		"    routing:\n      sticky_header: x-user-id\n    monitor:\n      sample_rate: 0"+
+			"\n      features: [sepal_length, sepal_width, petal_length, petal_width]\n"+
+			"    rollout:\n      candidate: v2\n      gates: {min_requests: 1000000000, no_drift: false}\n")
+	benchProxy(b, cfg)
+}
