@@ -199,8 +199,9 @@ func (e *WeightEditor) History(model string) ([]Entry, error) {
 }
 
 // JournalPath is where the journal of the config file at Path lives:
-// state_dir/weights.jsonl, or beside the config file as
-// .NAME.weights.jsonl when state_dir is empty.
+// state_dir/weights.jsonl (a relative state_dir from the config file's
+// directory), or beside the config file as .NAME.weights.jsonl when
+// state_dir is empty.
 func (e *WeightEditor) JournalPath() (string, error) {
 	cfg, _, err := Load(e.Path)
 	if err != nil {
@@ -316,11 +317,18 @@ func (e *WeightEditor) target() (string, error) {
 	return t, nil
 }
 
+// journal locates the journal. A relative state_dir is taken from the
+// config file's directory, so that `vane weights` run from any directory
+// and the server find the same journal.
 func (e *WeightEditor) journal(cfg *Config) *journal {
-	if cfg.StateDir != "" {
-		return &journal{path: filepath.Join(cfg.StateDir, JournalName)}
-	}
 	dir, base := filepath.Split(e.Path)
+	if cfg.StateDir != "" {
+		sd := cfg.StateDir
+		if !filepath.IsAbs(sd) {
+			sd = filepath.Join(dir, sd)
+		}
+		return &journal{path: filepath.Join(sd, JournalName)}
+	}
 	return &journal{path: filepath.Join(dir, "."+base+".weights.jsonl")}
 }
 

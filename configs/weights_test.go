@@ -340,3 +340,15 @@ func TestJournalIgnoresATornLastLine(t *testing.T) {
 	_, err = ed.History("iris")
 	assert.ErrorContains(t, err, "line 1")
 }
+
+func TestRelativeStateDirIsFromTheConfigsDirectory(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vane.yaml")
+	data, err := os.ReadFile("minimal.yaml")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, append([]byte("state_dir: state\n"), data...), 0o600))
+	ed := &WeightEditor{Path: path}
+	_, err = ed.Set("iris", map[string]float64{"v1": 1}, "test", "")
+	require.NoError(t, err)
+	assert.FileExists(t, filepath.Join(dir, "state", JournalName))
+}
