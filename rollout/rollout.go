@@ -271,6 +271,13 @@ func (c *Controller) evaluate(d desired) *state {
 		return c.fail(d, fmt.Sprintf("reading weights: %v", err))
 	}
 	st := c.states[d.model]
+	if st != nil && reflect.DeepEqual(st.cfg, d.r) && !slices.Equal(st.seen, ws) &&
+		(st.state == StateProgressing || st.state == StateComplete) && weightOf(ws, d.r.Candidate) == 0 {
+		// Someone took the candidate's traffic away while it rolled out:
+		// that is a stop, not a reason to start over.
+		c.stop(d, st, ws)
+		return st
+	}
 	if st == nil || !reflect.DeepEqual(st.cfg, d.r) || !slices.Equal(st.seen, ws) {
 		// New, reconfigured, or its weights were changed by someone else:
 		// (re)derive where it stands from the file and the journal.
@@ -394,6 +401,22 @@ func (c *Controller) advance(d desired, st *state, why string) {
 		st.decision = fmt.Sprintf("stepped to %s%%: %s", pct(to), why)
 	}
 	c.emit(d, st, result, from, why)
+}
+
+// stop pauses a rollout whose candidate was set to weight 0 by someone
+// else, and records it so that a restart does not start it again.
+func (c *Controller) stop(d desired, st *state, ws []configs.VersionWeight) {
+	why := "the candidate's weight was set to 0 by hand"
+	if e, ok, err := c.opts.Writer.LastEntry(d.model); err == nil && ok && e.Who != Who {
+		why = "the candidate's weight was set to 0 by " + e.Who
+	}
+	from := st.percent
+	note := fmt.Sprintf("%s at %s%%: %s", notePaused, pct(from), why)
+	if err := c.opts.Writer.Note(d.model, note); err != nil {
+		c.log.Error("rollout could not record its stop", "model", d.model, "error", err)
+	}
+	st.state, st.percent, st.decision, st.seen = StatePaused, 0, note+" (set the weights to resume)", ws
+	c.emit(d, st, ResultPaused, from, why)
 }
 
 // onFail rolls back or pauses.

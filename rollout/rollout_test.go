@@ -456,3 +456,28 @@ func TestAFailedFirstWriteIsRetried(t *testing.T) {
 	c.Evaluate()
 	assert.Equal(t, "v1=99 v2=1", h.weights())
 }
+
+func TestSettingTheCandidateToZeroStopsTheRollout(t *testing.T) {
+	h := newHarness(t, "rollback", false)
+	h.c.Evaluate()
+	h.healthyStep()
+	require.Equal(t, "v1=95 v2=5", h.weights())
+	_, err := h.ed.Set("iris", map[string]float64{"v1": 100, "v2": 0}, "vane weights set", "")
+	require.NoError(t, err)
+	h.healthyStep()
+	st := h.status()
+	assert.Equal(t, StatePaused, st.State)
+	assert.Contains(t, st.Decision, "set to 0 by vane weights set")
+	assert.Equal(t, "v1=100 v2=0", h.weights())
+	// Across a restart too.
+	h.c = h.newController()
+	h.healthyStep()
+	assert.Equal(t, StatePaused, h.status().State)
+	assert.Equal(t, "v1=100 v2=0", h.weights())
+	// A step set by hand resumes it from there.
+	_, err = h.ed.Set("iris", map[string]float64{"v1": 75, "v2": 25}, "vane weights set", "")
+	require.NoError(t, err)
+	h.c.Evaluate()
+	assert.Equal(t, StateProgressing, h.status().State)
+	assert.Equal(t, 3, h.status().Step)
+}
