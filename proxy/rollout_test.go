@@ -280,3 +280,54 @@ func BenchmarkProxyRollout(b *testing.B) {
 			"    rollout:\n      candidate: v2\n      gates: {min_requests: 1000000000, no_drift: false}\n")
 	benchProxy(b, cfg)
 }
+
+// TestRolloutThroughTheProxyStoppedByDrift: the candidate's inputs drift
+// at step 2, its drift alert is raised by the monitor, and the drift gate
+// sends it back to 0.
+func TestRolloutThroughTheProxyStoppedByDrift(t *testing.T) {
+	b1 := httptest.NewServer(toy.New(toy.Options{Name: "iris", Version: "v1"}))
+	defer b1.Close()
+	b2 := httptest.NewServer(toy.New(toy.Options{Name: "iris", Version: "v2"}))
+	defer b2.Close()
+	path := writeConfig(t, twoVersions(b1.URL, b2.URL, 100, 0, `    monitor:
+      window: 100
+      consecutive: 1
+      reference:
+        warmup: 100
+      features: [a, b, c, d]
+    rollout:
+      candidate: v2
+      interval: 1ms
+      gates: {min_requests: 20, max_p99_ratio: 1000}
+`))
+	v := startVaneFile(t, path, Options{RolloutTick: -1})
+	rng := rand.New(rand.NewPCG(9, 1))
+	send := func(version string, n int, shift float64) {
+		for range n {
+			body := fmt.Sprintf(`{"instances":[[%v,%v,%v,%v]]}`, 5+shift+rng.NormFloat64(), 5+rng.NormFloat64(), 5+rng.NormFloat64(), 5+rng.NormFloat64())
+			resp, _ := post(t, v.url+"/v1/models/iris:predict", body, map[string]string{"X-Vane-Version": version})
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+		}
+	}
+	v.srv.rollouts.Evaluate()
+	require.Equal(t, "v1=99 v2=1", servedWeights(v.srv))
+	send("v1", 50, 0)
+	send("v2", 200, 0) // the reference, then a clean window
+	require.Eventually(t, func() bool { _, ok := v.srv.evidence.Drift("iris", "v2"); return ok }, 10*time.Second, 10*time.Millisecond)
+	v.srv.rollouts.Evaluate()
+	require.Equal(t, "v1=95 v2=5", servedWeights(v.srv), rolloutStatus(t, v.admin).Decision)
+
+	send("v1", 50, 0)
+	send("v2", 100, 4) // step 2: the candidate's inputs drift
+	require.Eventually(t, func() bool { d, _ := v.srv.evidence.Drift("iris", "v2"); return d }, 10*time.Second, 10*time.Millisecond)
+	v.srv.rollouts.Evaluate()
+	assert.Equal(t, "v1=100 v2=0", servedWeights(v.srv))
+	st := rolloutStatus(t, v.admin)
+	assert.Equal(t, rollout.StateRolledBack, st.State)
+	assert.Contains(t, st.Decision, "gate no_drift failed")
+	for _, g := range st.Gates {
+		if g.Name == "no_drift" {
+			assert.Equal(t, rollout.VerdictFail, g.Verdict)
+		}
+	}
+}
