@@ -300,11 +300,14 @@ func (c *Controller) evaluate(d desired) *state {
 // next Evaluate).
 func (c *Controller) fail(d desired, why string) *state {
 	st := &state{cfg: d.r, state: StateError, step: -1, decision: why}
-	if old := c.states[d.model]; old != nil {
+	old := c.states[d.model]
+	if old != nil {
 		st.percent = old.percent
 	}
+	if old == nil || old.decision != why { // once, not every evaluation
+		c.log.Error("rollout cannot proceed", "model", d.model, "reason", why)
+	}
 	c.states[d.model] = st
-	c.log.Error("rollout cannot proceed", "model", d.model, "reason", why)
 	return st
 }
 
