@@ -115,6 +115,9 @@ type Model struct {
 	Monitor Monitor `yaml:"monitor"`
 	// Limits bound the load on each endpoint.
 	Limits Limits `yaml:"limits"`
+	// Rollout, when its candidate is set, moves traffic to the candidate
+	// step by step behind gates; see Rollout.
+	Rollout Rollout `yaml:"rollout"`
 }
 
 // Limits bound the load vane sends to each endpoint.

@@ -148,6 +148,7 @@ func modelDefaults(m *Model, idx nodeIndex, path string) {
 	setDefault(&m.Limits.EndpointConcurrency, idx, at("limits.endpoint_concurrency"), DefaultEndpointConcurrency)
 
 	monitorDefaults(&m.Monitor, idx, at("monitor"))
+	rolloutDefaults(m, idx, at("rollout"))
 }
 
 func monitorDefaults(mon *Monitor, idx nodeIndex, path string) {

@@ -107,6 +107,7 @@ func (v *validator) model(m *Model, p string) {
 	v.retry(&m.Retry, p+".retry")
 	v.atLeast(p+".limits.endpoint_concurrency", m.Limits.EndpointConcurrency, 0)
 	v.monitor(m, p+".monitor")
+	v.rollout(m, p+".rollout")
 }
 
 // match checks a model's matchers.

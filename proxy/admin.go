@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vaneproxy/vane/configs"
+	"github.com/vaneproxy/vane/rollout"
 )
 
 // AdminHandler serves the admin endpoints: /metrics, /healthz, /readyz,
@@ -33,6 +34,10 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /debug/pprof/{name}", s.guardRead(s.servePprof))
 	mux.HandleFunc("POST /reload", s.guard(s.serveReload))
 	mux.HandleFunc("POST /breakers/reset", s.guard(s.serveBreakerReset))
+	mux.HandleFunc("GET /models/{name}/weights", s.guardRead(s.serveGetWeights))
+	mux.HandleFunc("PUT /models/{name}/weights", s.guard(s.servePutWeights))
+	mux.HandleFunc("POST /models/{name}/promote", s.guard(s.servePromote))
+	mux.HandleFunc("POST /models/{name}/rollback", s.guard(s.serveRollback))
 	return mux
 }
 
@@ -104,6 +109,9 @@ type Status struct {
 	ConfigHash string        `json:"config_hash"`
 	LoadedAt   time.Time     `json:"loaded_at"`
 	Models     []ModelStatus `json:"models"`
+	// Rollouts are the models' rollouts: state, step and the gate values
+	// that decided it; absent when no model has one.
+	Rollouts []rollout.Status `json:"rollouts,omitempty"`
 }
 
 // ModelStatus is one model in Status.
@@ -154,6 +162,7 @@ func (s *Server) Status() Status {
 		}
 		st.Models = append(st.Models, ms)
 	}
+	st.Rollouts = s.rollouts.Status()
 	return st
 }
 

@@ -125,6 +125,9 @@ type versionMetrics struct {
 	// retries and budgetExceeded are nil for the version-less entries.
 	retries        prometheus.Counter
 	budgetExceeded prometheus.Counter
+	// evidence counts answers for a rollout's gates; nil when the model
+	// has no rollout.
+	evidence *versionEvidence
 }
 
 var reasons = [...]string{"connect", "reset", "timeout", "other"}
@@ -150,6 +153,9 @@ func (vm *versionMetrics) observe(code int, d time.Duration) {
 	vm.counter(code).Inc()
 	if vm.version != "" {
 		vm.duration.Observe(d.Seconds())
+	}
+	if vm.evidence != nil {
+		vm.evidence.observe(code, d)
 	}
 }
 

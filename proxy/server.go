@@ -19,6 +19,7 @@ import (
 	"github.com/vaneproxy/vane/configs"
 	"github.com/vaneproxy/vane/health"
 	"github.com/vaneproxy/vane/monitor"
+	"github.com/vaneproxy/vane/rollout"
 )
 
 // Options are the dependencies of a Server. Zero values are usable except
@@ -35,6 +36,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// ControlPlane, when set, names where the models come from instead of
+	// a file (an xDS control plane): the weights endpoints then answer
+	// 409 naming it, and rollouts cannot write.
+	ControlPlane string
+	// RolloutTick is how often rollouts are evaluated; default 1s;
+	// negative means Serve does not run them (tests call Evaluate).
+	RolloutTick time.Duration
 }
 
 // Server is the data plane and its admin endpoints.
@@ -46,6 +54,10 @@ type Server struct {
 	ids     *requestIDs
 	health  *health.Checker
 	monitor *monitor.Monitor
+	// evidence, rollouts and notifier run models[].rollout.
+	evidence *evidence
+	rollouts *rollout.Controller
+	notifier *rolloutNotifier
 
 	snap atomic.Pointer[snapshot]
 	// reloadMu serializes config loads so two reloads never build from the
@@ -89,11 +101,15 @@ func New(cfg *configs.Config, raw []byte, opts Options) (*Server, error) {
 	if err := s.monitor.Configure(cfg); err != nil {
 		return nil, fmt.Errorf("configuring the drift monitor: %w", err)
 	}
+	if err := s.newRollouts(); err != nil {
+		return nil, err
+	}
 	snap, _, err := s.buildSnapshot(cfg, raw, nil)
 	if err != nil {
 		return nil, err
 	}
 	s.snap.Store(snap)
+	s.rollouts.Configure(cfg)
 	m.publishWeights(snap, nil)
 	m.reloaded(true, snap.loadedAt, true)
 
@@ -191,6 +207,7 @@ func (s *Server) apply(cfg *configs.Config, raw []byte) (string, error) {
 			"listen", prev.cfg.Listen, "admin_listen", prev.cfg.Admin.Listen)
 	}
 	s.snap.Store(snap)
+	s.rollouts.Configure(cfg)
 	s.syncRoutable(snap)
 	s.metrics.publishWeights(snap, prev)
 	s.metrics.reloaded(true, snap.loadedAt, false)
@@ -218,10 +235,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(monitorDone)
 		s.monitor.Run(hctx)
 	}()
+	rolloutsDone := s.runRollouts(hctx)
 	defer func() {
 		stopHealth()
 		<-healthDone
 		<-monitorDone
+		<-rolloutsDone
 	}()
 	h1ln := newChanListener(ln.Addr())
 	errc := make(chan error, 2)

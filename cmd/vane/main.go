@@ -3,6 +3,7 @@
 //	vane serve -config vane.yaml      run the proxy
 //	vane validate -config vane.yaml   check a config without serving
 //	vane demo [-duration 1m]          toy backends, vane and traffic, in one process
+//	vane weights -config vane.yaml    print or edit weights (set, promote, rollback, history)
 //	vane version                      print the version
 //
 // This file is wiring only: flags, signals and exit codes.
@@ -45,6 +46,8 @@ commands:
   demo [-duration D]      toy model backends, vane and a traffic generator in one process
   reference build -protocol P [-features a,b,...] [-paths name=path,...] [-prediction-path p]
                           read request bodies (one per line) on stdin, write a reference profile on stdout
+  weights -config FILE [set MODEL V=W... | promote MODEL V | rollback MODEL | history MODEL]
+                          print or edit the models' weights in the file, in place
   version                 print the version
 `
 
@@ -62,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runDemo(args[1:], stdout, stderr)
 	case "reference":
 		return reference(args[1:], os.Stdin, stdout, stderr)
+	case "weights":
+		return weights(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "vane", versionString())
 		return 0

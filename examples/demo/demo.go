@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -97,9 +99,21 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
+	// The config is served from a file in a temporary directory, so that
+	// `vane weights -config` and the weights endpoints can edit it and
+	// rollouts can write their steps, as with `vane serve`.
+	dir, err := os.MkdirTemp("", "vane-demo-")
+	if err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	cfgPath := filepath.Join(dir, "vane.yaml")
+	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
 
 	reg := proxy.NewRegistry()
-	srv, err := proxy.New(cfg, []byte(text), proxy.Options{Registerer: reg, Gatherer: reg, Logger: opts.Logger})
+	srv, err := proxy.New(cfg, []byte(text), proxy.Options{ConfigPath: cfgPath, Registerer: reg, Gatherer: reg, Logger: opts.Logger})
 	if err != nil {
 		return err
 	}
@@ -108,7 +122,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer stopServe()
 	serveErr := make(chan error, 1)
 	go func() {
-		serveErr <- srv.ListenAndServe(serveCtx, proxy.RunOptions{Ready: func(d, a net.Addr) {
+		serveErr <- srv.ListenAndServe(serveCtx, proxy.RunOptions{ConfigPath: cfgPath, Ready: func(d, a net.Addr) {
 			ready <- [2]string{d.String(), a.String()}
 		}})
 	}()
@@ -126,7 +140,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Ready != nil {
 		opts.Ready(addrs[0], addrs[1])
 	}
-	printBanner(opts.Out, addrs[0], addrs[1])
+	printBanner(opts.Out, addrs[0], addrs[1], cfgPath)
 
 	gen := newGenerator("http://"+addrs[0], opts.Rate)
 	var wg sync.WaitGroup
@@ -154,7 +168,7 @@ func Run(ctx context.Context, opts Options) error {
 	return nil
 }
 
-func printBanner(w io.Writer, data, admin string) {
+func printBanner(w io.Writer, data, admin, cfgPath string) {
 	fmt.Fprintf(w, `vane demo: toy iris model, v1 (80%%) and v2 (20%%, two endpoints), sticky on x-user-id
 
   proxy    http://%[1]s/v1/models/iris:predict
@@ -163,10 +177,12 @@ func printBanner(w io.Writer, data, admin string) {
   status   http://%[2]s/status
 
   drift    http://%[2]s/drift
+  config   %[3]s (removed on exit)
 
   try:  curl -s -H 'X-Vane-Version: v2' -d '{"instances":[[6.8,2.8,4.8,1.4]]}' http://%[1]s/v1/models/iris:predict
+        vane weights -config %[3]s set iris v1=50 v2=50
 
-`, data, admin)
+`, data, admin, cfgPath)
 }
 
 func summarize(ctx context.Context, w io.Writer, gen *generator, alerts *alertWatch, tick time.Duration) {

@@ -1,0 +1,311 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/bits"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vaneproxy/vane/configs"
+	"github.com/vaneproxy/vane/monitor"
+	"github.com/vaneproxy/vane/rollout"
+)
+
+// The rollout controller's evidence: per version of a model under
+// rollout, the answers, 5xx answers and a latency sketch since its step
+// started, counted on the request path (versionMetrics.observe) with three
+// atomic adds; models without a rollout pay nothing.
+
+// latencyBuckets is the sketch's size: log-linear buckets of microseconds,
+// four per power of two (at most 25 % wide), up to 2^64 µs.
+const latencyBuckets = 256
+
+// stepCounters are one version's figures over one step.
+type stepCounters struct {
+	requests atomic.Int64
+	errors   atomic.Int64
+	buckets  [latencyBuckets]atomic.Int64
+}
+
+// versionEvidence carries a version's counters across snapshots; a step
+// start swaps in fresh ones.
+type versionEvidence struct {
+	cur atomic.Pointer[stepCounters]
+}
+
+func newVersionEvidence() *versionEvidence {
+	e := &versionEvidence{}
+	e.cur.Store(&stepCounters{})
+	return e
+}
+
+// observe counts one answer.
+func (e *versionEvidence) observe(code int, d time.Duration) {
+	c := e.cur.Load()
+	c.requests.Add(1)
+	if code >= 500 {
+		c.errors.Add(1)
+	}
+	c.buckets[latencyBucket(d)].Add(1)
+}
+
+// latencyBucket maps a duration to its bucket: microseconds 0..3 have
+// their own, then four per power of two.
+func latencyBucket(d time.Duration) int {
+	us := uint64(max(d.Microseconds(), 0))
+	if us < 4 {
+		return int(us)
+	}
+	l := bits.Len64(us) // >= 3
+	return 4*(l-2) + int((us>>(l-3))&3)
+}
+
+// bucketUpper is the exclusive upper bound of bucket i.
+func bucketUpper(i int) time.Duration {
+	if i < 4 {
+		return time.Duration(i+1) * time.Microsecond
+	}
+	l, sub := i/4+2, i%4
+	return time.Duration(uint64(4+sub+1)<<(l-3)) * time.Microsecond
+}
+
+// traffic reads the current step's figures; p99 is the upper bound of the
+// bucket holding the 99th percentile.
+func (e *versionEvidence) traffic() (rollout.Traffic, bool) {
+	c := e.cur.Load()
+	t := rollout.Traffic{Requests: c.requests.Load(), Errors: c.errors.Load()}
+	if t.Requests == 0 {
+		return t, false
+	}
+	var counts [latencyBuckets]int64
+	var total int64
+	for i := range counts {
+		counts[i] = c.buckets[i].Load()
+		total += counts[i]
+	}
+	rank := (total*99 + 99) / 100 // ceil(0.99 * total)
+	var seen int64
+	for i, n := range counts {
+		if seen += n; seen >= rank {
+			t.P99 = bucketUpper(i)
+			break
+		}
+	}
+	return t, true
+}
+
+// evidence is the proxy's rollout.Evidence.
+type evidence struct {
+	mon *monitor.Monitor
+	// mu guards byKey, filled as snapshots are built and read by the
+	// controller.
+	mu    sync.Mutex
+	byKey map[[2]string]*versionEvidence
+}
+
+var _ rollout.Evidence = (*evidence)(nil)
+
+func newEvidence(mon *monitor.Monitor) *evidence {
+	return &evidence{mon: mon, byKey: map[[2]string]*versionEvidence{}}
+}
+
+// forVersion returns the counters of a version when its model has a
+// rollout, nil otherwise (and forgets it).
+func (e *evidence) forVersion(model, version string, on bool) *versionEvidence {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k := [2]string{model, version}
+	if !on {
+		delete(e.byKey, k)
+		return nil
+	}
+	ve := e.byKey[k]
+	if ve == nil {
+		ve = newVersionEvidence()
+		e.byKey[k] = ve
+	}
+	return ve
+}
+
+func (e *evidence) get(model, version string) *versionEvidence {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.byKey[[2]string{model, version}]
+}
+
+func (e *evidence) StartStep(model string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for k, ve := range e.byKey {
+		if k[0] == model {
+			ve.cur.Store(&stepCounters{})
+		}
+	}
+}
+
+func (e *evidence) Traffic(model, version string) (rollout.Traffic, bool) {
+	ve := e.get(model, version)
+	if ve == nil {
+		return rollout.Traffic{}, false
+	}
+	return ve.traffic()
+}
+
+// Drift reads the monitor's alert state: drifted when any feature of the
+// version has an alert; no data until a window was compared with a ready
+// reference.
+func (e *evidence) Drift(model, version string) (bool, bool) {
+	for _, m := range e.mon.Report().Models {
+		if m.Model != model {
+			continue
+		}
+		for _, v := range m.Versions {
+			if v.Version != version {
+				continue
+			}
+			if !v.ReferenceReady || v.WindowsClosed == 0 {
+				return false, false
+			}
+			for _, f := range v.Features {
+				if f.Drifted {
+					return true, true
+				}
+			}
+			return false, true
+		}
+	}
+	return false, false
+}
+
+// ShadowAgreement has no source in this build: the gate holds (never
+// passes) until the version judge is wired here.
+func (e *evidence) ShadowAgreement(string, string) (float64, bool) { return 0, false }
+
+// Accuracy has no source in this build: the gate holds (never passes)
+// until the version judge is wired here.
+func (e *evidence) Accuracy(string, string) (float64, bool) { return 0, false }
+
+// rolloutNotifier posts rollout transitions to the model's
+// monitor.webhook_url in Alertmanager's POST /api/v2/alerts shape, from
+// its own goroutine; a full queue drops (and logs) the event.
+type rolloutNotifier struct {
+	client *http.Client
+	log    *slog.Logger
+	cfg    func() *configs.Config
+	queue  chan rollout.Event
+}
+
+func newRolloutNotifier(log *slog.Logger, cfg func() *configs.Config) *rolloutNotifier {
+	return &rolloutNotifier{client: &http.Client{Timeout: 10 * time.Second}, log: log, cfg: cfg,
+		queue: make(chan rollout.Event, 64)}
+}
+
+// notify queues e without blocking.
+func (n *rolloutNotifier) notify(e rollout.Event) {
+	select {
+	case n.queue <- e:
+	default:
+		n.log.Warn("rollout webhook queue full; event not sent", "model", e.Model, "result", e.Result)
+	}
+}
+
+// run delivers queued events until ctx is done.
+func (n *rolloutNotifier) run(ctx context.Context) {
+	defer n.client.CloseIdleConnections()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-n.queue:
+			n.deliver(ctx, e)
+		}
+	}
+}
+
+func (n *rolloutNotifier) deliver(ctx context.Context, e rollout.Event) {
+	url := ""
+	for _, m := range n.cfg().Models {
+		if m.Name == e.Model {
+			url = m.Monitor.WebhookURL
+		}
+	}
+	if url == "" {
+		return
+	}
+	alert := map[string]any{
+		"labels": map[string]string{"alertname": "VaneRollout", "model": e.Model, "version": e.Candidate,
+			"result": e.Result, "severity": map[bool]string{true: "warning", false: "info"}[e.Result == rollout.ResultRolledBack || e.Result == rollout.ResultPaused]},
+		"annotations": map[string]string{
+			"summary":     fmt.Sprintf("Rollout of %s version %s %s (%g%% -> %g%%)", e.Model, e.Candidate, e.Result, e.From, e.To),
+			"description": e.Reason,
+		},
+		"startsAt": e.At,
+	}
+	if e.Result == rollout.ResultAdvanced || e.Result == rollout.ResultCompleted {
+		alert["endsAt"] = e.At // informational: resolved as it is sent
+	}
+	body, _ := json.Marshal([]any{alert})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		n.log.Warn("rollout webhook failed", "model", e.Model, "error", err)
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := n.client.Do(req)
+	if err != nil {
+		n.log.Warn("rollout webhook failed", "model", e.Model, "error", err)
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		n.log.Warn("rollout webhook refused the event", "model", e.Model, "status", resp.Status)
+	}
+}
+
+// newRollouts creates the rollout controller and what feeds it.
+func (s *Server) newRollouts() error {
+	s.evidence = newEvidence(s.monitor)
+	s.notifier = newRolloutNotifier(s.log, s.Config)
+	c, err := rollout.New(rollout.Options{Evidence: s.evidence, Writer: weightsWriter{s}, Now: s.now,
+		Logger: s.log.With("component", "rollout"), Registerer: s.opts.Registerer, OnEvent: s.notifier.notify})
+	if err != nil {
+		return err
+	}
+	s.rollouts = c
+	return nil
+}
+
+// runRollouts runs the controller and the webhook until ctx is done; the
+// returned channel closes when both have stopped.
+func (s *Server) runRollouts(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.notifier.run(ctx)
+	}()
+	if tick := s.opts.RolloutTick; tick >= 0 {
+		if tick == 0 {
+			tick = time.Second
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.rollouts.Run(ctx, tick)
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	return done
+}
