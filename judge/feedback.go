@@ -1,0 +1,159 @@
+package judge
+
+import (
+	"strings"
+	"sync"
+	"time"
+)
+
+// Limits of one Store entry.
+const (
+	// MaxVersionsPerID is the most predictions one request id holds: the
+	// served version's and those of up to three shadows.
+	MaxVersionsPerID = 4
+	// MaxRows is the most rows of one prediction kept; labels beyond it
+	// are not scored.
+	MaxRows = 64
+	// MaxIDLen bounds the request ids stored; predictions of longer ids
+	// are not kept.
+	MaxIDLen = 128
+)
+
+// The results of one label, as counted in vane_feedback_total.
+const (
+	Joined  = "joined"  // scored against every prediction of its id
+	Unknown = "unknown" // no prediction for the id (never sampled, or forgotten)
+	Expired = "expired" // the prediction is older than the TTL
+	Invalid = "invalid" // no request id, or a label that is not a value
+)
+
+// Store joins ground-truth labels with the predictions vane recorded, by
+// request id, and keeps each version's Accuracy. It holds at most
+// maxEntries request ids; the oldest is forgotten first. A label is
+// scored once: the entry is gone after its join. Safe for concurrent use.
+type Store struct {
+	now func() time.Time
+	ttl time.Duration
+
+	mu   sync.Mutex        // guards everything below
+	ring []string          // request ids in insertion order, a circle of maxEntries
+	next int               // the ring slot the next new id takes
+	ids  map[string]*entry // live entries by request id
+	acc  map[versionKey]*Accuracy
+}
+
+type versionKey struct{ model, version string }
+
+// entry is what the store holds for one request id: its model, when its
+// first prediction arrived, the ring slot it took, and the predictions.
+type entry struct {
+	model string
+	at    time.Time
+	slot  int
+	preds []prediction
+}
+
+// prediction is one version's answer to the request: a value per row.
+type prediction struct {
+	version string
+	values  []Value
+}
+
+// NewStore returns a store of at most maxEntries (>= 1) request ids whose
+// predictions wait ttl for their labels. now is the clock.
+func NewStore(maxEntries int, ttl time.Duration, now func() time.Time) *Store {
+	return &Store{now: now, ttl: ttl, ring: make([]string, max(maxEntries, 1)),
+		ids: map[string]*entry{}, acc: map[versionKey]*Accuracy{}}
+}
+
+// Len returns the number of request ids held.
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.ids)
+}
+
+// Put records version's prediction (one value per row) for a request of
+// model. A second prediction of the same version replaces the first. It
+// reports whether the prediction was kept.
+func (s *Store) Put(model, version, requestID string, values []Value) bool {
+	if requestID == "" || len(requestID) > MaxIDLen || len(values) == 0 {
+		return false
+	}
+	values = append([]Value(nil), values[:min(len(values), MaxRows)]...)
+	for i := range values {
+		values[i] = clip(values[i])
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.ids[requestID]
+	if e == nil || e.model != model {
+		if e != nil { // the same id on another model: the newer wins
+			delete(s.ids, requestID)
+		}
+		e = &entry{model: strings.Clone(model), at: s.now(), slot: s.next}
+		if old := s.ring[s.next]; old != "" {
+			if o := s.ids[old]; o != nil && o.slot == s.next {
+				delete(s.ids, old)
+			}
+		}
+		id := strings.Clone(requestID)
+		s.ring[s.next] = id
+		s.next = (s.next + 1) % len(s.ring)
+		s.ids[id] = e
+	}
+	for i := range e.preds {
+		if e.preds[i].version == version {
+			e.preds[i].values = values
+			return true
+		}
+	}
+	if len(e.preds) >= MaxVersionsPerID {
+		return false
+	}
+	e.preds = append(e.preds, prediction{version: strings.Clone(version), values: values})
+	return true
+}
+
+// Label joins a label (one value per row) with the predictions of
+// requestID and scores each of them row by row, up to the shorter side.
+// It returns the result and the model of the id ("" when unknown).
+func (s *Store) Label(requestID string, label []Value) (result, model string) {
+	if requestID == "" || len(label) == 0 {
+		return Invalid, ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.ids[requestID]
+	if e == nil {
+		return Unknown, ""
+	}
+	delete(s.ids, requestID)
+	if s.now().Sub(e.at) > s.ttl {
+		return Expired, e.model
+	}
+	for _, p := range e.preds {
+		k := versionKey{e.model, p.version}
+		a := s.acc[k]
+		if a == nil {
+			a = new(Accuracy)
+			s.acc[k] = a
+		}
+		for i := range min(len(p.values), len(label)) {
+			a.Add(p.values[i], label[i])
+		}
+	}
+	return Joined, e.model
+}
+
+// Accuracy returns the report of one version; ok is false when no label
+// has been joined with its predictions.
+func (s *Store) Accuracy(model, version string) (r AccuracyReport, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.acc[versionKey{model, version}]
+	if a == nil {
+		return AccuracyReport{}, false
+	}
+	return a.Report(), true
+}
