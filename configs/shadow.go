@@ -109,3 +109,13 @@ func (v *validator) shadows(m *Model, p string) {
 // maxShadows bounds the shadow versions of one model: every shadowed
 // request is copied to each of them.
 const maxShadows = 3
+
+// VersionIndex returns the index of m's version named name, or -1.
+func (m *Model) VersionIndex(name string) int {
+	for i := range m.Versions {
+		if m.Versions[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}

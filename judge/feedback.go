@@ -81,8 +81,9 @@ func (s *Store) Put(model, version, requestID string, values []Value) bool {
 		return false
 	}
 	values = append([]Value(nil), values[:min(len(values), MaxRows)]...)
-	for i := range values {
+	for i := range values { // the caller's strings may live in reused buffers
 		values[i] = clip(values[i])
+		values[i].Cat = strings.Clone(values[i].Cat)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

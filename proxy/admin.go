@@ -33,6 +33,8 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /debug/pprof/{name}", s.guardRead(s.servePprof))
 	mux.HandleFunc("POST /reload", s.guard(s.serveReload))
 	mux.HandleFunc("POST /breakers/reset", s.guard(s.serveBreakerReset))
+	mux.HandleFunc("POST /feedback", s.guard(s.serveFeedback))
+	mux.HandleFunc("GET /compare", s.guardRead(s.serveCompare))
 	return mux
 }
 

@@ -46,6 +46,8 @@ type Server struct {
 	ids     *requestIDs
 	health  *health.Checker
 	monitor *monitor.Monitor
+	compare *comparison  // shadow comparisons, ground truth, /compare
+	shadowQ *shadowQueue // copies to shadow versions
 
 	snap atomic.Pointer[snapshot]
 	// reloadMu serializes config loads so two reloads never build from the
@@ -82,7 +84,12 @@ func New(cfg *configs.Config, raw []byte, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting health checks: %w", err)
 	}
-	s.monitor, err = monitor.New(monitor.Options{Registerer: opts.Registerer, Logger: opts.Logger, Now: opts.Now})
+	if s.compare, err = newComparison(cfg, opts.Registerer, opts.Now); err != nil {
+		return nil, fmt.Errorf("registering comparison metrics: %w", err)
+	}
+	s.shadowQ = newShadowQueue(cfg.Shadowing)
+	s.monitor, err = monitor.New(monitor.Options{Registerer: opts.Registerer, Logger: opts.Logger, Now: opts.Now,
+		OnPrediction: s.compare.onPrediction})
 	if err != nil {
 		return nil, fmt.Errorf("starting the drift monitor: %w", err)
 	}
@@ -218,10 +225,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(monitorDone)
 		s.monitor.Run(hctx)
 	}()
+	shadowsDone := make(chan struct{})
+	go func() {
+		defer close(shadowsDone)
+		s.runShadows(hctx)
+	}()
 	defer func() {
 		stopHealth()
 		<-healthDone
 		<-monitorDone
+		<-shadowsDone
 	}()
 	h1ln := newChanListener(ln.Addr())
 	errc := make(chan error, 2)

@@ -128,6 +128,7 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		row := make([]*versionMetrics, len(m.Versions))
 		for i, v := range m.Versions {
 			row[i] = s.metrics.forVersion(m.Name, v.Name)
+			row[i].rec = s.compare.recorder(m.Name, v.Name)
 		}
 		snap.metrics = append(snap.metrics, row)
 		var prevPol *policy
