@@ -27,19 +27,28 @@ const (
 	Invalid = "invalid" // no request id, or a label that is not a value
 )
 
+// ValuesPerEntry is the average number of values a Store may hold per
+// request id: besides at most maxEntries ids it holds at most
+// ValuesPerEntry·maxEntries values (oldest ids forgotten first), so a
+// flood of large batch predictions cannot multiply its memory by
+// MaxVersionsPerID·MaxRows.
+const ValuesPerEntry = 4
+
 // Store joins ground-truth labels with the predictions vane recorded, by
 // request id, and keeps each version's Accuracy. It holds at most
-// maxEntries request ids; the oldest is forgotten first. A label is
-// scored once: the entry is gone after its join. Safe for concurrent use.
+// maxEntries request ids and ValuesPerEntry·maxEntries values; the oldest
+// id is forgotten first. A label is scored once: the entry is gone after
+// its join. Safe for concurrent use.
 type Store struct {
 	now func() time.Time
 	ttl time.Duration
 
-	mu   sync.Mutex        // guards everything below
-	ring []string          // request ids in insertion order, a circle of maxEntries
-	next int               // the ring slot the next new id takes
-	ids  map[string]*entry // live entries by request id
-	acc  map[versionKey]*Accuracy
+	mu     sync.Mutex        // guards everything below
+	ring   []string          // request ids in insertion order, a circle of maxEntries
+	next   int               // the ring slot the next new id takes
+	ids    map[string]*entry // live entries by request id
+	values int               // values held by the live entries
+	acc    map[versionKey]*Accuracy
 }
 
 type versionKey struct{ model, version string }
@@ -51,6 +60,7 @@ type entry struct {
 	at    time.Time
 	slot  int
 	preds []prediction
+	n     int // values in preds
 }
 
 // prediction is one version's answer to the request: a value per row.
@@ -90,30 +100,67 @@ func (s *Store) Put(model, version, requestID string, values []Value) bool {
 	e := s.ids[requestID]
 	if e == nil || e.model != model {
 		if e != nil { // the same id on another model: the newer wins
-			delete(s.ids, requestID)
+			s.drop(requestID, e)
 		}
-		e = &entry{model: strings.Clone(model), at: s.now(), slot: s.next}
 		if old := s.ring[s.next]; old != "" {
 			if o := s.ids[old]; o != nil && o.slot == s.next {
-				delete(s.ids, old)
+				s.drop(old, o)
 			}
 		}
+		e = &entry{model: strings.Clone(model), at: s.now(), slot: s.next}
 		id := strings.Clone(requestID)
 		s.ring[s.next] = id
 		s.next = (s.next + 1) % len(s.ring)
 		s.ids[id] = e
 	}
+	kept := false
 	for i := range e.preds {
 		if e.preds[i].version == version {
+			e.n += len(values) - len(e.preds[i].values)
+			s.values += len(values) - len(e.preds[i].values)
 			e.preds[i].values = values
-			return true
+			kept = true
 		}
 	}
-	if len(e.preds) >= MaxVersionsPerID {
-		return false
+	if !kept && len(e.preds) < MaxVersionsPerID {
+		e.preds = append(e.preds, prediction{version: strings.Clone(version), values: values})
+		e.n += len(values)
+		s.values += len(values)
+		kept = true
 	}
-	e.preds = append(e.preds, prediction{version: strings.Clone(version), values: values})
-	return true
+	s.shrink(e)
+	return kept && s.ids[requestID] == e
+}
+
+// drop forgets the entry of id.
+func (s *Store) drop(id string, e *entry) {
+	delete(s.ids, id)
+	s.values -= e.n
+	if s.ring[e.slot] == id {
+		s.ring[e.slot] = ""
+	}
+}
+
+// shrink forgets the oldest entries until the values fit the budget,
+// sparing keep unless it is the only one left.
+func (s *Store) shrink(keep *entry) {
+	budget := ValuesPerEntry * len(s.ring)
+	for k, n := s.next, 0; s.values > budget && n < len(s.ring); k, n = (k+1)%len(s.ring), n+1 {
+		id := s.ring[k]
+		if id == "" {
+			continue
+		}
+		if e := s.ids[id]; e != nil && e.slot == k && (e != keep || len(s.ids) == 1) {
+			s.drop(id, e)
+		}
+	}
+}
+
+// Values returns the number of prediction values held.
+func (s *Store) Values() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.values
 }
 
 // Label joins a label (one value per row) with the predictions of
@@ -129,7 +176,7 @@ func (s *Store) Label(requestID string, label []Value) (result, model string) {
 	if e == nil {
 		return Unknown, ""
 	}
-	delete(s.ids, requestID)
+	s.drop(requestID, e)
 	if s.now().Sub(e.at) > s.ttl {
 		return Expired, e.model
 	}

@@ -185,12 +185,29 @@ func TestFeedbackStoreBounded(t *testing.T) {
 	assert.LessOrEqual(t, s.Len(), 1000)
 	assert.Len(t, s.ring, 1000)
 	assert.LessOrEqual(t, len(s.ids), 1000)
+	assert.LessOrEqual(t, s.Values(), ValuesPerEntry*1000)
+	// Batch predictions of many rows from every version: the value budget
+	// forgets old ids rather than grow.
+	many := make([]Value, MaxRows)
+	for i := range 5000 {
+		for v := range MaxVersionsPerID {
+			s.Put("m", "v"+strconv.Itoa(v), "batch-"+strconv.Itoa(i), many)
+		}
+	}
+	assert.LessOrEqual(t, s.Values(), ValuesPerEntry*1000)
+	assert.Greater(t, s.Len(), 0)
+	total := 0
+	for _, e := range s.ids {
+		total += e.n
+	}
+	assert.Equal(t, total, s.Values(), "the count matches the entries")
 	// Many rows and versions per id are bounded too.
 	big := make([]Value, 10*MaxRows)
+	s2 := NewStore(1000, time.Hour, time.Now)
 	for v := range 10 {
-		s.Put("m", "v"+strconv.Itoa(v), "big", big)
+		s2.Put("m", "v"+strconv.Itoa(v), "big", big)
 	}
-	e := s.ids["big"]
+	e := s2.ids["big"]
 	require.NotNil(t, e)
 	assert.Len(t, e.preds, MaxVersionsPerID)
 	assert.Len(t, e.preds[0].values, MaxRows)
