@@ -237,3 +237,15 @@ func TestRecorder(t *testing.T) {
 	var nilRec *Recorder
 	nilRec.Record(200, time.Millisecond) // a nil recorder records nothing
 }
+
+// BenchmarkRecord is what every answered request pays for /compare.
+func BenchmarkRecord(b *testing.B) {
+	var r Recorder
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		d := 3 * time.Millisecond
+		for pb.Next() {
+			r.Record(200, d)
+		}
+	})
+}
