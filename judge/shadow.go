@@ -55,10 +55,12 @@ type shadowCounts struct {
 }
 
 // Outcome is what one Pair added: its class-like rows and how many agree,
-// and its numeric rows' absolute differences.
+// and its numeric rows' absolute differences; and, after it, the Shadow's
+// cumulative agreement (0 while no class-like row has been compared).
 type Outcome struct {
 	Rows, Agree int
 	AbsDiffs    []float64
+	Agreement   float64
 }
 
 func (c *shadowCounts) add(p *Pair, out *Outcome) {
@@ -135,6 +137,9 @@ func (s *Shadow) Add(p Pair) Outcome {
 	if s.cur.pairs >= ShadowWindow {
 		s.last, s.cur = s.cur, shadowCounts{}
 		s.closed++
+	}
+	if s.cum.rows > 0 {
+		out.Agreement = float64(s.cum.agree) / float64(s.cum.rows)
 	}
 	return out
 }

@@ -123,6 +123,8 @@ type VersionStatus struct {
 	Share     float64          `json:"share"`
 	Healthy   bool             `json:"healthy"`
 	Endpoints []EndpointStatus `json:"endpoints"`
+	// Shadow marks a shadow version: weight and share 0, copies only.
+	Shadow bool `json:"shadow,omitempty"`
 }
 
 // EndpointStatus is one endpoint in Status.
@@ -144,7 +146,8 @@ func (s *Server) Status() Status {
 		shares := m.Shares()
 		ms := ModelStatus{Model: m.Name, Protocol: string(m.Config.Protocol)}
 		for i, v := range m.Versions {
-			vs := VersionStatus{Version: v.Name, Weight: v.Weight, Share: shares[i], Healthy: v.Routable()}
+			vs := VersionStatus{Version: v.Name, Weight: v.Weight, Share: shares[i], Healthy: v.Routable(),
+				Shadow: m.Config.Versions[i].Shadow}
 			for _, ep := range v.Endpoints {
 				key := endpointKey(ep.Model, ep.Version, ep.URL)
 				vs.Endpoints = append(vs.Endpoints, EndpointStatus{

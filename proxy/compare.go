@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,9 +23,19 @@ type comparison struct {
 	store *judge.Store
 	met   *compareMetrics
 
-	mu      sync.Mutex // guards recs and shadows (entries are created, never removed)
-	recs    map[[2]string]*judge.Recorder
-	shadows map[[2]string]*judge.Shadow
+	mu   sync.Mutex // guards recs, and the writing of shadows (entries are created, never removed)
+	recs map[[2]string]*judge.Recorder
+	// shadows is copied on write (under mu) so that the request path reads
+	// it without a lock.
+	shadows atomic.Pointer[map[[2]string]*shadowState]
+}
+
+// shadowState is one shadow version's comparison and its metric children.
+type shadowState struct {
+	stats     judge.Shadow
+	results   map[string]prometheus.Counter // by result of vane_shadow_requests_total
+	agreement prometheus.Gauge
+	absDiff   prometheus.Observer
 }
 
 func newComparison(cfg *configs.Config, reg prometheus.Registerer, now func() time.Time) (*comparison, error) {
@@ -32,10 +43,11 @@ func newComparison(cfg *configs.Config, reg prometheus.Registerer, now func() ti
 	if err != nil {
 		return nil, err
 	}
-	return &comparison{now: now, met: met,
-		store:   judge.NewStore(cfg.Feedback.MaxEntries, cfg.Feedback.TTL, now),
-		recs:    map[[2]string]*judge.Recorder{},
-		shadows: map[[2]string]*judge.Shadow{}}, nil
+	c := &comparison{now: now, met: met,
+		store: judge.NewStore(cfg.Feedback.MaxEntries, cfg.Feedback.TTL, now),
+		recs:  map[[2]string]*judge.Recorder{}}
+	c.shadows.Store(&map[[2]string]*shadowState{})
+	return c, nil
 }
 
 // recorder returns the recorder of (model, version), creating it.
@@ -52,16 +64,31 @@ func (c *comparison) recorder(model, version string) *judge.Recorder {
 }
 
 // shadow returns the comparison of shadow version with its model's
-// primaries, creating it.
-func (c *comparison) shadow(model, version string) *judge.Shadow {
+// primaries, creating it. Finding an existing one takes no lock and does
+// not allocate.
+func (c *comparison) shadow(model, version string) *shadowState {
+	k := [2]string{model, version}
+	if s := (*c.shadows.Load())[k]; s != nil {
+		return s
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := [2]string{model, version}
-	s := c.shadows[k]
-	if s == nil {
-		s = new(judge.Shadow)
-		c.shadows[k] = s
+	old := *c.shadows.Load()
+	if s := old[k]; s != nil {
+		return s
 	}
+	s := &shadowState{results: map[string]prometheus.Counter{},
+		agreement: c.met.agreement.WithLabelValues(model, version),
+		absDiff:   c.met.absDiff.WithLabelValues(model, version)}
+	for _, r := range []string{shadowCompared, shadowDropped, shadowError, shadowTimeout} {
+		s.results[r] = c.met.shadowRequests.WithLabelValues(model, version, r)
+	}
+	next := make(map[[2]string]*shadowState, len(old)+1)
+	for key, v := range old {
+		next[key] = v
+	}
+	next[k] = s
+	c.shadows.Store(&next)
 	return s
 }
 
@@ -225,7 +252,7 @@ func (c *comparison) report(mc *configs.Model, baseline string, drift monitor.Re
 				ErrorRate: ratio(f.WindowErrors, f.WindowRequests), P50: f.P50, P99: f.P99},
 			Accuracy: accs[i], Drift: driftState(drift, mc.Name, v.Name), Tests: []judge.Test{}}
 		if v.Shadow {
-			sr := c.shadow(mc.Name, v.Name).Report()
+			sr := c.shadow(mc.Name, v.Name).stats.Report()
 			vc.ShadowAgreement = &sr
 		}
 		if i != bi {

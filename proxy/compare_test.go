@@ -142,6 +142,9 @@ func TestShadowDisagreesTenPercent(t *testing.T) {
 	assert.InDelta(t, 0.9, testutil.ToFloat64(v.srv.compare.met.agreement.WithLabelValues("iris", "s1")), 1e-12)
 	assert.Equal(t, int64(n), rep.Versions[0].Requests, "v1 served every request")
 	assert.Zero(t, s1.Requests, "the shadow served no client")
+	st := v.srv.Status().Models[0].Versions[1]
+	assert.True(t, st.Shadow)
+	assert.Zero(t, st.Share)
 }
 
 // TestShadowHangsOrIsDown: a shadow that never answers (until the test

@@ -66,13 +66,15 @@ type shadowJob struct {
 	size   int64
 }
 
+// release returns a job to the pool, keeping its buffers (the request's
+// too) unless they grew large.
 func (q *shadowQueue) release(j *shadowJob) {
 	j.req.Reset()
-	body, ct, rid := j.body[:0], j.ct[:0], j.rid[:0]
-	if cap(body) > 1<<20 {
-		body = nil
+	j.snap, j.mod, j.v = nil, nil, nil
+	j.body, j.ct, j.rid = j.body[:0], j.ct[:0], j.rid[:0]
+	if cap(j.body) > 1<<20 {
+		j.body = nil
 	}
-	*j = shadowJob{body: body, ct: ct, rid: rid}
 	q.pool.Put(j)
 }
 
@@ -104,11 +106,15 @@ func (s *Server) shadow1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing.
 			continue
 		}
 		size := int64(len(reqBody) + len(respBody))
+		if len(s.shadowQ.ch) == cap(s.shadowQ.ch) { // full: drop before copying
+			s.compare.shadow(mod.Name, v.Name).results[shadowDropped].Inc()
+			continue
+		}
 		if len(reqBody) > max || len(respBody) > max || s.shadowQ.bytes.Add(size) > MaxShadowQueueBytes {
 			if len(reqBody) <= max && len(respBody) <= max {
 				s.shadowQ.bytes.Add(-size)
 			}
-			s.compare.met.shadowRequests.WithLabelValues(mod.Name, v.Name, shadowDropped).Inc()
+			s.compare.shadow(mod.Name, v.Name).results[shadowDropped].Inc()
 			continue
 		}
 		j := s.shadowQ.pool.Get().(*shadowJob)
@@ -123,7 +129,7 @@ func (s *Server) shadow1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing.
 		default:
 			s.shadowQ.bytes.Add(-size)
 			s.shadowQ.release(j)
-			s.compare.met.shadowRequests.WithLabelValues(mod.Name, v.Name, shadowDropped).Inc()
+			s.compare.shadow(mod.Name, v.Name).results[shadowDropped].Inc()
 		}
 	}
 }
@@ -186,7 +192,7 @@ func (s *Server) safeShadow(w *shadowWorker, j *shadowJob) {
 // sendShadow sends one copy, compares the answers and counts the result.
 func (s *Server) sendShadow(w *shadowWorker, j *shadowJob) {
 	mod, v, snap := j.mod, j.v, j.snap
-	met := s.compare.met
+	sh := s.compare.shadow(mod.Name, v.Name)
 	resp := &w.resp
 	resp.Reset()
 	a := attempt{snap: snap, mod: mod, v: v, pinned: true}
@@ -217,30 +223,29 @@ func (s *Server) sendShadow(w *shadowWorker, j *shadowJob) {
 	case err != nil || judge.IsError(status):
 		result = shadowError
 	}
-	met.shadowRequests.WithLabelValues(mod.Name, v.Name, result).Inc()
+	sh.results[result].Inc()
 
 	spec := &decode.Spec{Protocol: mod.Config.Protocol, Features: mod.Config.Monitor.Features,
 		Paths: mod.Config.Monitor.Paths, PredictionPath: mod.Config.Monitor.PredictionPath}
 	in := decode.Input{Path: string(j.req.URI().Path()), ReqContentType: string(j.req.Header.ContentType()),
 		ReqBody: j.req.Body(), InferenceHeaderLen: headerInt(j.req.Header.PeekCanonical(keyInferenceLen))}
-	pin := in
-	pin.RespContentType, pin.RespBody, pin.RespInferenceHeaderLen, pin.Status = string(j.ct), j.body, j.infLen, j.status
-	w.primary = w.decodePredictions(spec, &pin, w.primary[:0])
-	w.shadow = w.shadow[:0]
-	if err == nil {
+	w.primary, w.shadow = w.primary[:0], w.shadow[:0]
+	if err == nil { // without the shadow's answer there is nothing to compare
+		pin := in
+		pin.RespContentType, pin.RespBody, pin.RespInferenceHeaderLen, pin.Status = string(j.ct), j.body, j.infLen, j.status
+		w.primary = w.decodePredictions(spec, &pin, w.primary)
 		sin := in
 		sin.RespContentType, sin.RespBody, sin.Status = string(resp.Header.ContentType()), resp.Body(), status
 		sin.RespInferenceHeaderLen = headerInt(resp.Header.PeekCanonical(keyInferenceLen))
 		w.shadow = w.decodePredictions(spec, &sin, w.shadow)
 	}
-	sh := s.compare.shadow(mod.Name, v.Name)
-	out := sh.Add(judge.Pair{PrimaryStatus: j.status, ShadowStatus: status,
+	out := sh.stats.Add(judge.Pair{PrimaryStatus: j.status, ShadowStatus: status,
 		PrimaryLatency: j.lat, ShadowLatency: lat, Primary: w.primary, Shadow: w.shadow})
 	for _, d := range out.AbsDiffs {
-		met.absDiff.WithLabelValues(mod.Name, v.Name).Observe(d)
+		sh.absDiff.Observe(d)
 	}
 	if out.Rows > 0 {
-		met.agreement.WithLabelValues(mod.Name, v.Name).Set(sh.Report().Cumulative.Agreement)
+		sh.agreement.Set(out.Agreement)
 	}
 	if err == nil && sampled(mod, j.rid) {
 		s.sampleShadow(j, resp, status, lat)
