@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -352,4 +353,30 @@ func TestCompareEndpoint(t *testing.T) {
 
 	_, rep = getCompare(t, v, "model=iris&baseline=v2")
 	assert.Equal(t, judge.Better, rep.Versions[0].Tests[0].Verdict)
+}
+
+// TestComparisonMetricsPassPromtool: the shadow and feedback series, once
+// they exist, pass promtool's lint.
+func TestComparisonMetricsPassPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (apt-get install prometheus)")
+	}
+	v := startVane(t, shadowConfig(classifier(t, 0).URL, classifier(t, 2).URL, "", ""))
+	for i := range 20 {
+		predict(t, v, i)
+	}
+	require.Eventually(t, func() bool { return v.srv.compare.store.Len() == 20 && monitorSamples(t, v, "s1") == 20 },
+		10*time.Second, 10*time.Millisecond)
+	_, res := postFeedback(t, v, `[{"request_id":"req-1","label":1},{"request_id":"x","label":1}]`, nil)
+	require.Equal(t, 1, res.Joined)
+	page := metricsText(t, v.admin)
+	for _, name := range []string{"vane_shadow_requests_total", "vane_shadow_agreement_ratio", "vane_feedback_total", "vane_model_accuracy"} {
+		assert.Contains(t, page, "# TYPE "+name+" ", "metric %s missing", name)
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(page)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "promtool check metrics:\n%s", out)
+	assert.Empty(t, strings.TrimSpace(string(out)), "promtool lint findings")
 }
