@@ -155,3 +155,35 @@ func TestLatencyDetectsShift(t *testing.T) {
 	one[40] = 500
 	assert.Equal(t, NoDifference, TestLatency(one, one).Verdict)
 }
+
+// TestAAAcrossBaseRates repeats the error-rate A/A check at rare and
+// common base rates, where the normal approximation behind the test is
+// weakest: at most 5 % of runs may ever show a verdict.
+func TestAAAcrossBaseRates(t *testing.T) {
+	const reps, n, every = 100, 10_000, 200
+	for _, p := range []float64{0.002, 0.05, 0.3} {
+		rng := rand.New(rand.NewPCG(13, uint64(p*1e4)))
+		flips := 0
+		for range reps {
+			var xb, xc int64
+			flipped := false
+			for i := 1; i <= n; i++ {
+				if rng.Float64() < p {
+					xb++
+				}
+				if rng.Float64() < p {
+					xc++
+				}
+				if i%every == 0 {
+					v := TestProportions("error_rate", xb, int64(i), xc, int64(i), TauErrorRate, true).Verdict
+					flipped = flipped || v == Better || v == Worse
+				}
+			}
+			if flipped {
+				flips++
+			}
+		}
+		t.Logf("base rate %g: a verdict at some poll in %d/%d runs", p, flips, reps)
+		assert.LessOrEqual(t, flips, reps*5/100, "base rate %g", p)
+	}
+}
