@@ -197,6 +197,7 @@ func (s *Server) apply(cfg *configs.Config, raw []byte) (string, error) {
 		s.log.Warn("listen addresses change only on restart",
 			"listen", prev.cfg.Listen, "admin_listen", prev.cfg.Admin.Listen)
 	}
+	s.warnFixedAtStart(prev.cfg, cfg)
 	s.snap.Store(snap)
 	s.syncRoutable(snap)
 	s.metrics.publishWeights(snap, prev)

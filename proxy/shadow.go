@@ -295,3 +295,13 @@ func (s *Server) sampleShadow(j *shadowJob, resp *fasthttp.Response, status int,
 	smp.AppendResp(resp.Body())
 	s.monitor.Offer(smp)
 }
+
+// warnFixedAtStart logs the shadowing and feedback keys a reload changed:
+// the queue and the store keep the sizes they started with.
+func (s *Server) warnFixedAtStart(prev, next *configs.Config) {
+	if prev.Shadowing != next.Shadowing || prev.Feedback != next.Feedback {
+		s.log.Warn("shadowing and feedback settings change only on restart",
+			"shadowing.queue_size", prev.Shadowing.QueueSize, "shadowing.concurrency", prev.Shadowing.Concurrency,
+			"feedback.max_entries", prev.Feedback.MaxEntries, "feedback.ttl", prev.Feedback.TTL.String())
+	}
+}
