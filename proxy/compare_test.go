@@ -266,13 +266,13 @@ func TestFeedbackJoinsServedAndShadow(t *testing.T) {
 			fmt.Fprintf(&b, `{"request_id":"req-%d","label":[%d]},`, i, label(i))
 		}
 	}
-	b.WriteString(`{"request_id":"nope-1","label":1},{"request_id":"nope-2","label":1},{"request_id":"req-1"},{"label":2}]`)
+	b.WriteString(`{"request_id":"nope-1","label":1},{"request_id":"nope-2","label":1},{"request_id":"req-1"},{"label":2},{"request_id":7,"label":1},3]`)
 
 	code, _ := postFeedback(t, v, b.String(), nil)
 	require.Equal(t, http.StatusUnauthorized, code, "no token, no feedback")
 	code, res := postFeedback(t, v, b.String(), auth)
 	require.Equal(t, http.StatusOK, code)
-	assert.Equal(t, FeedbackResult{Joined: n, Unknown: 2, Invalid: 2}, res)
+	assert.Equal(t, FeedbackResult{Joined: n, Unknown: 2, Invalid: 4}, res)
 	// A second label for a joined id finds nothing: it was scored once.
 	code, res = postFeedback(t, v, `{"request_id":"req-0","label":0}`, auth)
 	require.Equal(t, http.StatusOK, code)

@@ -59,22 +59,24 @@ func (s *Server) serveFeedback(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf("body over %d bytes; send smaller batches", maxFeedbackBytes)})
 		return
 	}
-	var items []feedbackItem
+	var raws []json.RawMessage
 	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) > 0 && trimmed[0] == '{' {
-		items = make([]feedbackItem, 1)
-		err = json.Unmarshal(trimmed, &items[0])
-	} else {
-		err = json.Unmarshal(trimmed, &items)
-	}
-	if err != nil {
+	if len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed) {
+		raws = []json.RawMessage{trimmed}
+	} else if err = json.Unmarshal(trimmed, &raws); err != nil {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: `body must be {"request_id": "...", "label": ...} or a list of them: ` + err.Error()})
 		return
 	}
 	var res FeedbackResult
 	joined := map[string]bool{}
-	for _, it := range items {
-		label, ok := parseLabel(it.Label)
+	for _, raw := range raws {
+		// An item that is not such an object (a number as request_id, a
+		// bare value) is invalid on its own; the batch goes on.
+		var it feedbackItem
+		label, ok := []judge.Value(nil), json.Unmarshal(raw, &it) == nil
+		if ok {
+			label, ok = parseLabel(it.Label)
+		}
 		result, model := judge.Invalid, ""
 		if ok {
 			result, model = s.compare.store.Label(it.RequestID, label)
