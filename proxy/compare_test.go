@@ -380,3 +380,26 @@ func TestComparisonMetricsPassPromtool(t *testing.T) {
 	require.NoError(t, err, "promtool check metrics:\n%s", out)
 	assert.Empty(t, strings.TrimSpace(string(out)), "promtool lint findings")
 }
+
+// TestShutdownNotHeldByShadow: copies in flight to a shadow that never
+// answers, with an hour's shadow_timeout, do not hold vane's shutdown.
+func TestShutdownNotHeldByShadow(t *testing.T) {
+	release := make(chan struct{})
+	var arrived atomic.Int64
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			return
+		}
+		arrived.Add(1)
+		<-release
+	}))
+	t.Cleanup(hang.Close)
+	t.Cleanup(func() { close(release) })
+	v := startVane(t, shadowConfig(classifier(t, 0).URL, hang.URL, "", "      shadow_timeout: 1h"))
+	for i := range 5 {
+		resp, _ := predict(t, v, i)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	require.Eventually(t, func() bool { return arrived.Load() == 5 }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, v.stop(), "a complete drain")
+}

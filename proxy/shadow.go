@@ -134,8 +134,15 @@ func (s *Server) shadow1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing.
 	}
 }
 
+// shadowGrace is how long runShadows waits, once ctx is done, for copies
+// in flight; a copy to a hanging shadow may otherwise hold shutdown for
+// its whole shadow_timeout.
+const shadowGrace = time.Second
+
 // runShadows runs the shadow workers until ctx is done; copies still
-// queued then are released unsent.
+// queued then are released unsent, and copies in flight get shadowGrace
+// to finish before runShadows returns without them (their workers end by
+// their shadow_timeout).
 func (s *Server) runShadows(ctx context.Context) {
 	q := s.shadowQ
 	var wg sync.WaitGroup
@@ -148,21 +155,31 @@ func (s *Server) runShadows(ctx context.Context) {
 					return
 				case j := <-q.ch:
 					q.bytes.Add(-j.size)
-					s.safeShadow(w, j)
+					if ctx.Err() == nil {
+						s.safeShadow(w, j)
+					}
 					q.release(j)
 				}
 			}
 		})
 	}
-	wg.Wait()
+	stopped := make(chan struct{})
+	go func() { wg.Wait(); close(stopped) }()
+	<-ctx.Done()
 	for {
 		select {
 		case j := <-q.ch:
 			q.bytes.Add(-j.size)
 			q.release(j)
+			continue
 		default:
-			return
 		}
+		break
+	}
+	select {
+	case <-stopped:
+	case <-time.After(shadowGrace):
+		s.log.Warn("shadow copies still in flight at shutdown were abandoned")
 	}
 }
 
