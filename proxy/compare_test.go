@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vaneproxy/vane/configs"
 	"github.com/vaneproxy/vane/judge"
 )
 
@@ -402,4 +405,44 @@ func TestShutdownNotHeldByShadow(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return arrived.Load() == 5 }, 10*time.Second, 10*time.Millisecond)
 	require.NoError(t, v.stop(), "a complete drain")
+}
+
+// TestFeedbackLateLabels: labels that come after feedback.ttl are counted
+// as expired and not scored (the clock is vane's injected one).
+func TestFeedbackLateLabels(t *testing.T) {
+	var skew atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	yaml := shadowConfig(classifier(t, 0).URL, classifier(t, 0).URL, "feedback:\n  ttl: 10m", "")
+	cfg, err := configs.Parse([]byte(yaml))
+	require.NoError(t, err)
+	reg := NewRegistry()
+	srv, err := New(cfg, []byte(yaml), Options{Registerer: reg, Gatherer: reg, Logger: testLogger(t), Now: now})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	adm := httptest.NewServer(srv.AdminHandler())
+	t.Cleanup(adm.Close)
+	v := &vane{srv: srv, reg: reg, url: "http://" + ln.Addr().String(), admin: adm.URL}
+	waitReady(t, v.admin)
+	waitAllRoutable(t, srv)
+
+	for i := range 10 {
+		resp, _ := predict(t, v, i)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	require.Eventually(t, func() bool { return srv.compare.store.Len() == 10 && monitorSamples(t, v, "s1") == 10 },
+		10*time.Second, 10*time.Millisecond)
+	_, res := postFeedback(t, v, `[{"request_id":"req-0","label":0},{"request_id":"req-1","label":1}]`, nil)
+	assert.Equal(t, FeedbackResult{Joined: 2}, res)
+	skew.Store(int64(11 * time.Minute))
+	_, res = postFeedback(t, v, `[{"request_id":"req-2","label":2},{"request_id":"req-3","label":0},{"request_id":"zzz","label":0}]`, nil)
+	assert.Equal(t, FeedbackResult{Expired: 2, Unknown: 1}, res)
+	assert.Equal(t, 2.0, testutil.ToFloat64(srv.compare.met.feedback.WithLabelValues("iris", judge.Expired)))
+	a, ok := srv.compare.store.Accuracy("iris", "v1")
+	require.True(t, ok)
+	assert.Equal(t, int64(2), a.Cumulative.Labelled, "late labels are not scored")
 }
