@@ -28,6 +28,10 @@ type Config struct {
 	Sampling Sampling `yaml:"sampling"`
 	// Models are the routed models; at least one.
 	Models []Model `yaml:"models"`
+	// Shadowing tunes the queue of copies to shadow versions.
+	Shadowing Shadowing `yaml:"shadowing"`
+	// Feedback configures the ground-truth join (POST /feedback).
+	Feedback Feedback `yaml:"feedback"`
 }
 
 // Sampling configures the bounded queue that carries request/response
@@ -157,6 +161,12 @@ type Routing struct {
 	OnUnhealthy string `yaml:"on_unhealthy"`
 	// Fallback is the version used by on_unhealthy: fallback.
 	Fallback string `yaml:"fallback"`
+	// ShadowRate in [0,1] is the share of requests copied to the shadow
+	// versions, decided per request id. Default 1.0.
+	ShadowRate float64 `yaml:"shadow_rate"`
+	// ShadowTimeout bounds one copy to a shadow version, > 0. Default the
+	// model's timeout.
+	ShadowTimeout time.Duration `yaml:"shadow_timeout"`
 }
 
 // Version is one version of a model.
@@ -169,6 +179,10 @@ type Version struct {
 	// Endpoints are http://host:port (HTTP/1.1) or h2c://host:port URLs;
 	// at least one.
 	Endpoints []string `yaml:"endpoints"`
+	// Shadow, when true, makes this a shadow version: it gets copies of
+	// the model's requests (routing.shadow_rate of them) and never answers
+	// a client; its weight is ignored. Default false.
+	Shadow bool `yaml:"shadow"`
 }
 
 // Health configures active health checks.

@@ -113,6 +113,7 @@ func applyDefaults(c *Config, idx nodeIndex) {
 	for i := range c.Models {
 		modelDefaults(&c.Models[i], idx, item("models", i))
 	}
+	shadowDefaults(c, idx)
 }
 
 func modelDefaults(m *Model, idx nodeIndex, path string) {

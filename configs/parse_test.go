@@ -77,16 +77,18 @@ models:
 func TestDefaults(t *testing.T) {
 	cfg := mustParse(t, minimalYAML)
 	want := &Config{
-		Listen:   "127.0.0.1:8080",
-		Admin:    Admin{Listen: "127.0.0.1:9901"},
-		Shutdown: Shutdown{DrainTimeout: 30 * time.Second},
-		Sampling: Sampling{QueueSize: 4096, Workers: 1},
+		Listen:    "127.0.0.1:8080",
+		Admin:     Admin{Listen: "127.0.0.1:9901"},
+		Shutdown:  Shutdown{DrainTimeout: 30 * time.Second},
+		Sampling:  Sampling{QueueSize: 4096, Workers: 1},
+		Shadowing: Shadowing{QueueSize: 1024, Concurrency: 16},
+		Feedback:  Feedback{MaxEntries: 100000, TTL: time.Hour},
 		Models: []Model{{
 			Name:     "iris",
 			Match:    Match{PathPrefix: "/"},
 			Protocol: ProtocolRaw,
 			Timeout:  30 * time.Second,
-			Routing:  Routing{OnUnhealthy: "redistribute"},
+			Routing:  Routing{OnUnhealthy: "redistribute", ShadowRate: 1, ShadowTimeout: 30 * time.Second},
 			Versions: []Version{{Name: "v1", Weight: 1, Endpoints: []string{"http://127.0.0.1:8501"}}},
 			Health: Health{Path: "/", Interval: 5 * time.Second, Timeout: time.Second,
 				HealthyThreshold: 2, UnhealthyThreshold: 3},

@@ -29,6 +29,7 @@ func validate(c *Config, idx nodeIndex) Errors {
 	v.positive("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
 	v.atLeast("sampling.queue_size", c.Sampling.QueueSize, 1)
 	v.atLeast("sampling.workers", c.Sampling.Workers, 1)
+	v.shadowing(c)
 	if len(c.Models) == 0 {
 		v.add("models", "at least one model is required")
 	}
@@ -102,6 +103,7 @@ func (v *validator) model(m *Model, p string) {
 	v.positive(p+".timeout", m.Timeout)
 	v.versions(m, p+".versions")
 	v.routing(m, p+".routing")
+	v.shadows(m, p)
 	v.health(m, p+".health")
 	v.breaker(&m.CircuitBreaker, p+".circuit_breaker")
 	v.retry(&m.Retry, p+".retry")

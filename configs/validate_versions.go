@@ -30,13 +30,13 @@ func (v *validator) versions(m *Model, p string) {
 			v.add(q+".weight", "must be a finite number, got %s", fmtFloat(w))
 		case w < 0:
 			v.add(q+".weight", "must be >= 0, got %s", fmtFloat(w))
-		case w > 0:
+		case w > 0 && !ver.Shadow: // a shadow's weight is ignored
 			positive = true
 		}
 		v.endpoints(m, ver, q+".endpoints")
 	}
 	if !positive {
-		v.add(p, "at least one version must have weight > 0")
+		v.add(p, "at least one version must have weight > 0 (shadows' weights do not count)")
 	}
 }
 

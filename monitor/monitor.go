@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaneproxy/vane/configs"
+	"github.com/vaneproxy/vane/monitor/decode"
 )
 
 // Options are the Monitor's dependencies.
@@ -40,6 +41,11 @@ type Options struct {
 	Now func() time.Time
 	// HTTPClient posts webhook alerts; nil is a client with a 10s timeout.
 	HTTPClient *http.Client
+	// OnPrediction, when set, is called by the workers with the rows of
+	// every sample decoded without error (the ground-truth join keeps the
+	// predictions). The rows are valid only during the call and must not
+	// be modified; it must not block.
+	OnPrediction func(model, version, requestID string, rows []decode.Row)
 }
 
 // Monitor is the drift monitor. Create it with New, apply a config with
@@ -51,6 +57,7 @@ type Monitor struct {
 	metrics *metrics
 	hook    *webhook
 	pool    sync.Pool // of *Sample
+	onPred  func(model, version, requestID string, rows []decode.Row)
 
 	queue atomic.Pointer[sampleQueue] // set by the first Configure
 	ready chan struct{}               // closed by the first Configure
@@ -87,7 +94,7 @@ type modelState struct {
 
 // New returns a Monitor with its metrics registered. It starts nothing.
 func New(opts Options) (*Monitor, error) {
-	m := &Monitor{log: opts.Logger, now: opts.Now, ready: make(chan struct{})}
+	m := &Monitor{log: opts.Logger, now: opts.Now, ready: make(chan struct{}), onPred: opts.OnPrediction}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}

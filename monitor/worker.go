@@ -154,6 +154,9 @@ func (m *Monitor) process(w *worker, s *Sample) {
 			"request_id", s.RequestID, "err", err)
 		return
 	}
+	if m.onPred != nil {
+		m.onPred(s.Model, s.Version, s.RequestID, rows)
+	}
 	var job *persistJob
 	w.events, job = v.apply(rows, m.now(), w.events[:0])
 	m.emit(w.events)

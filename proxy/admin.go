@@ -38,6 +38,8 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("PUT /models/{name}/weights", s.guard(s.servePutWeights))
 	mux.HandleFunc("POST /models/{name}/promote", s.guard(s.servePromote))
 	mux.HandleFunc("POST /models/{name}/rollback", s.guard(s.serveRollback))
+	mux.HandleFunc("POST /feedback", s.guard(s.serveFeedback))
+	mux.HandleFunc("GET /compare", s.guardRead(s.serveCompare))
 	return mux
 }
 
@@ -129,6 +131,8 @@ type VersionStatus struct {
 	Share     float64          `json:"share"`
 	Healthy   bool             `json:"healthy"`
 	Endpoints []EndpointStatus `json:"endpoints"`
+	// Shadow marks a shadow version: weight and share 0, copies only.
+	Shadow bool `json:"shadow,omitempty"`
 }
 
 // EndpointStatus is one endpoint in Status.
@@ -150,7 +154,8 @@ func (s *Server) Status() Status {
 		shares := m.Shares()
 		ms := ModelStatus{Model: m.Name, Protocol: string(m.Config.Protocol)}
 		for i, v := range m.Versions {
-			vs := VersionStatus{Version: v.Name, Weight: v.Weight, Share: shares[i], Healthy: v.Routable()}
+			vs := VersionStatus{Version: v.Name, Weight: v.Weight, Share: shares[i], Healthy: v.Routable(),
+				Shadow: m.Config.Versions[i].Shadow}
 			for _, ep := range v.Endpoints {
 				key := endpointKey(ep.Model, ep.Version, ep.URL)
 				vs.Endpoints = append(vs.Endpoints, EndpointStatus{

@@ -196,6 +196,7 @@ func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing
 	if sampled(mod, rid) {
 		s.sample1(ctx, mod, lastEP.Version, rid, status, now)
 	}
+	s.shadow1(ctx, snap, mod, lastEP.Version, rid, status, now)
 }
 
 // mayStream reports whether the answer may be a stream that must reach the
@@ -256,6 +257,7 @@ func (s *Server) respondStream(ctx *fasthttp.RequestCtx, snap *snapshot, mod *ro
 		if sampled(mod, rid) {
 			s.sample1(ctx, mod, ep.Version, rid, code, now)
 		}
+		s.shadow1(ctx, snap, mod, ep.Version, rid, code, now)
 		return
 	}
 	var tee *streamTee

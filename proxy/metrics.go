@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vaneproxy/vane/judge"
 )
 
 // Metrics are the data plane's Prometheus metrics. All are registered on the
@@ -128,6 +130,8 @@ type versionMetrics struct {
 	// evidence counts answers for a rollout's gates; nil when the model
 	// has no rollout.
 	evidence *versionEvidence
+	// rec feeds GET /compare; nil for the version-less entries.
+	rec *judge.Recorder
 }
 
 var reasons = [...]string{"connect", "reset", "timeout", "other"}
@@ -151,6 +155,7 @@ func (m *Metrics) forVersion(model, version string) *versionMetrics {
 // observe counts one answered request.
 func (vm *versionMetrics) observe(code int, d time.Duration) {
 	vm.counter(code).Inc()
+	vm.rec.Record(code, d)
 	if vm.version != "" {
 		vm.duration.Observe(d.Seconds())
 	}

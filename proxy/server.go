@@ -58,6 +58,8 @@ type Server struct {
 	evidence *evidence
 	rollouts *rollout.Controller
 	notifier *rolloutNotifier
+	compare *comparison  // shadow comparisons, ground truth, /compare
+	shadowQ *shadowQueue // copies to shadow versions
 
 	snap atomic.Pointer[snapshot]
 	// reloadMu serializes config loads so two reloads never build from the
@@ -94,7 +96,12 @@ func New(cfg *configs.Config, raw []byte, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting health checks: %w", err)
 	}
-	s.monitor, err = monitor.New(monitor.Options{Registerer: opts.Registerer, Logger: opts.Logger, Now: opts.Now})
+	if s.compare, err = newComparison(cfg, opts.Registerer, opts.Now); err != nil {
+		return nil, fmt.Errorf("registering comparison metrics: %w", err)
+	}
+	s.shadowQ = newShadowQueue(cfg.Shadowing)
+	s.monitor, err = monitor.New(monitor.Options{Registerer: opts.Registerer, Logger: opts.Logger, Now: opts.Now,
+		OnPrediction: s.compare.onPrediction})
 	if err != nil {
 		return nil, fmt.Errorf("starting the drift monitor: %w", err)
 	}
@@ -206,6 +213,7 @@ func (s *Server) apply(cfg *configs.Config, raw []byte) (string, error) {
 		s.log.Warn("listen addresses change only on restart",
 			"listen", prev.cfg.Listen, "admin_listen", prev.cfg.Admin.Listen)
 	}
+	s.warnFixedAtStart(prev.cfg, cfg)
 	s.snap.Store(snap)
 	s.rollouts.Configure(cfg)
 	s.syncRoutable(snap)
@@ -236,11 +244,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.monitor.Run(hctx)
 	}()
 	rolloutsDone := s.runRollouts(hctx)
+	shadowsDone := make(chan struct{})
+	go func() {
+		defer close(shadowsDone)
+		s.runShadows(hctx)
+	}()
 	defer func() {
 		stopHealth()
 		<-healthDone
 		<-monitorDone
 		<-rolloutsDone
+		<-shadowsDone
 	}()
 	h1ln := newChanListener(ln.Addr())
 	errc := make(chan error, 2)

@@ -129,6 +129,7 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		for i, v := range m.Versions {
 			row[i] = s.metrics.forVersion(m.Name, v.Name)
 			row[i].evidence = s.evidence.forVersion(m.Name, v.Name, cfg.Models[m.Index].Rollout.Enabled())
+			row[i].rec = s.compare.recorder(m.Name, v.Name)
 		}
 		snap.metrics = append(snap.metrics, row)
 		var prevPol *policy

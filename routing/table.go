@@ -85,7 +85,11 @@ func (t *Table) buildModel(index int, mc *configs.Model, carried map[endpointKey
 	weights := make([]float64, len(mc.Versions))
 	for vi := range mc.Versions {
 		vc := &mc.Versions[vi]
-		v := &Version{Name: vc.Name, Index: vi, Weight: vc.Weight, Model: m, seed: versionSeed(vc.Name)}
+		w := vc.Weight
+		if vc.Shadow { // a shadow gets copies, never weighted traffic
+			w = 0
+		}
+		v := &Version{Name: vc.Name, Index: vi, Weight: w, Model: m, seed: versionSeed(vc.Name)}
 		for ei, raw := range vc.Endpoints {
 			scheme, addr, err := parseEndpoint(raw)
 			if err != nil {
@@ -109,10 +113,10 @@ func (t *Table) buildModel(index int, mc *configs.Model, carried map[endpointKey
 			t.endpoints = append(t.endpoints, e)
 			v.Endpoints = append(v.Endpoints, e)
 		}
-		weights[vi] = vc.Weight
+		weights[vi] = w
 		m.Versions = append(m.Versions, v)
 		m.byName[v.Name] = v
-		if vc.Weight > 0 {
+		if w > 0 {
 			m.weighted = append(m.weighted, v)
 		}
 	}

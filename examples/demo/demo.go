@@ -44,11 +44,16 @@ type Options struct {
 }
 
 // demoBackends are the toy backends of the demo config, in the order of
-// the placeholder addresses in configs/demo.yaml.
-var demoBackends = []struct{ version, placeholder string }{
-	{"v1", "127.0.0.1:18501"},
-	{"v2", "127.0.0.1:18502"},
-	{"v2", "127.0.0.1:18503"},
+// the placeholder addresses in configs/demo.yaml. The shadow v3 is v1's
+// stump answering the next class on every tenth row.
+var demoBackends = []struct {
+	version, placeholder string
+	toy                  toy.Options
+}{
+	{"v1", "127.0.0.1:18501", toy.Options{Name: "iris", Version: "v1"}},
+	{"v2", "127.0.0.1:18502", toy.Options{Name: "iris", Version: "v2"}},
+	{"v2", "127.0.0.1:18503", toy.Options{Name: "iris", Version: "v2"}},
+	{"v3", "127.0.0.1:18504", toy.Options{Name: "iris", Version: "v1", DisagreeEvery: 10}},
 }
 
 // Run starts everything and returns when ctx is done and vane has drained.
@@ -88,7 +93,7 @@ func Run(ctx context.Context, opts Options) error {
 		if err != nil {
 			return fmt.Errorf("starting toy backend %s: %w", b.version, err)
 		}
-		srv := &http.Server{Handler: toy.New(toy.Options{Name: "iris", Version: b.version}), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: toy.New(b.toy), ReadHeaderTimeout: 5 * time.Second}
 		servers = append(servers, srv)
 		go func() { _ = srv.Serve(ln) }()
 		text = strings.Replace(text, `"http://`+b.placeholder+`"`, `"http://`+ln.Addr().String()+`"`, 1)
@@ -146,6 +151,8 @@ func Run(ctx context.Context, opts Options) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); gen.run(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); gen.feedback(ctx, "http://"+addrs[1]) }()
 	if opts.DriftAfter > 0 {
 		wg.Add(1)
 		go func() {
@@ -158,7 +165,8 @@ func Run(ctx context.Context, opts Options) error {
 			}
 		}()
 	}
-	summarize(ctx, opts.Out, gen, newAlertWatch("http://"+addrs[1], cfg.Models[0].Monitor.Reference.Warmup), opts.Tick)
+	summarize(ctx, opts.Out, gen, newAlertWatch("http://"+addrs[1], cfg.Models[0].Monitor.Reference.Warmup),
+		newCompareWatch("http://"+addrs[1], "iris"), opts.Tick)
 	wg.Wait()
 	stopServe()
 	if err := <-serveErr; err != nil && !errors.Is(err, context.Canceled) {
@@ -169,7 +177,9 @@ func Run(ctx context.Context, opts Options) error {
 }
 
 func printBanner(w io.Writer, data, admin, cfgPath string) {
-	fmt.Fprintf(w, `vane demo: toy iris model, v1 (80%%) and v2 (20%%, two endpoints), sticky on x-user-id
+	fmt.Fprintf(w, `vane demo: toy iris model, v1 (80%%) and v2 (20%%, two endpoints), sticky on x-user-id;
+v3 shadows them (gets copies, answers no client, disagrees with v1 on every tenth row);
+the generator posts each request's true species to /feedback a second later
 
   proxy    http://%[1]s/v1/models/iris:predict
   admin    http://%[2]s
@@ -177,6 +187,7 @@ func printBanner(w io.Writer, data, admin, cfgPath string) {
   status   http://%[2]s/status
 
   drift    http://%[2]s/drift
+  compare  http://%[2]s/compare?model=iris
   config   %[3]s (removed on exit)
 
   try:  curl -s -H 'X-Vane-Version: v2' -d '{"instances":[[6.8,2.8,4.8,1.4]]}' http://%[1]s/v1/models/iris:predict
@@ -185,10 +196,10 @@ func printBanner(w io.Writer, data, admin, cfgPath string) {
 `, data, admin, cfgPath)
 }
 
-func summarize(ctx context.Context, w io.Writer, gen *generator, alerts *alertWatch, tick time.Duration) {
+func summarize(ctx context.Context, w io.Writer, gen *generator, alerts *alertWatch, cmp *compareWatch, tick time.Duration) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
@@ -197,6 +208,11 @@ func summarize(ctx context.Context, w io.Writer, gen *generator, alerts *alertWa
 				fmt.Fprintln(w, l)
 			}
 			fmt.Fprintln(w, gen.line(tick)+alerts.summary())
+			if n%compareEvery == 0 {
+				if l := cmp.line(ctx); l != "" {
+					fmt.Fprintln(w, l)
+				}
+			}
 		}
 	}
 }

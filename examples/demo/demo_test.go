@@ -27,6 +27,11 @@ func TestDemoShowsTheSplitAndTheDrift(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return strings.Contains(out.String(), "DRIFT ALERT: iris v1 petal_length")
 	}, 30*time.Second, 50*time.Millisecond, "no alert for the shifted feature:\n%s", out.String())
+	// The shadow's agreement and the accuracy from the posted labels show
+	// on the /compare line.
+	require.Eventually(t, func() bool {
+		return strings.Contains(out.String(), "v3 (shadow) accuracy") && strings.Contains(out.String(), "agreement 0.")
+	}, 30*time.Second, 50*time.Millisecond, "no compare line:\n%s", out.String())
 	cancel()
 	require.NoError(t, <-done)
 	text := out.String()

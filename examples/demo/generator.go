@@ -26,12 +26,15 @@ type generator struct {
 	// shift is added to petal_length once drift starts (read by workers).
 	shift atomic.Uint64 // math.Float64bits
 
-	// mu guards the counters below.
+	seq atomic.Int64 // request ids
+
+	// mu guards the counters and labels below.
 	mu        sync.Mutex
 	total     int
 	sinceTick int
 	byVersion map[string]int
 	errors    int
+	labels    []label // answered requests whose true species awaits posting
 }
 
 func newGenerator(base string, rate int) *generator {
@@ -76,7 +79,8 @@ func (g *generator) run(ctx context.Context) {
 // species, half the time as one of 50 sticky users.
 func (g *generator) once(ctx context.Context, rnd *rand.Rand) {
 	centers := [3][4]float64{{5.0, 3.4, 1.5, 0.2}, {5.9, 2.8, 4.3, 1.3}, {6.6, 3.0, 5.6, 2.0}}
-	c := centers[rnd.IntN(3)]
+	species := rnd.IntN(3)
+	c := centers[species]
 	shift := math.Float64frombits(g.shift.Load())
 	body := fmt.Sprintf(`{"instances":[[%.2f,%.2f,%.2f,%.2f]]}`,
 		c[0]+rnd.NormFloat64()*0.3, c[1]+rnd.NormFloat64()*0.3, c[2]+rnd.NormFloat64()*0.3+shift, c[3]+rnd.NormFloat64()*0.2)
@@ -85,6 +89,8 @@ func (g *generator) once(ctx context.Context, rnd *rand.Rand) {
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
+	rid := fmt.Sprintf("demo-%d", g.seq.Add(1))
+	req.Header.Set("X-Request-Id", rid)
 	if rnd.IntN(2) == 0 {
 		req.Header.Set("x-user-id", fmt.Sprintf("user-%d", rnd.IntN(50)))
 	}
@@ -107,6 +113,9 @@ func (g *generator) once(ctx context.Context, rnd *rand.Rand) {
 		return
 	}
 	g.byVersion[resp.Header.Get("X-Vane-Version")]++
+	if len(g.labels) < maxPendingLabels {
+		g.labels = append(g.labels, label{RequestID: rid, Label: species})
+	}
 }
 
 // line renders the one-line summary; tick > 0 adds the current rate.

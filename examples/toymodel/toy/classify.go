@@ -98,6 +98,9 @@ func (m *Model) predict(rows [][]float64) result {
 	for i, row := range rows {
 		l, w := row[m.lenIdx], row[m.widIdx]
 		res.Classes[i] = m.stump.class(l, w)
+		if n := int64(m.opts.DisagreeEvery); n > 0 && m.rowsSeen.Add(1)%n == 0 {
+			res.Classes[i] = (res.Classes[i] + 1) % len(ClassNames)
+		}
 		if m.probs {
 			res.Probs[i] = m.stump.proba(l, w)
 		}

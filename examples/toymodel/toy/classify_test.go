@@ -107,3 +107,24 @@ func TestRowsAndColumns(t *testing.T) {
 		})
 	}
 }
+
+func TestDisagreeEvery(t *testing.T) {
+	plain, odd := New(Options{}), New(Options{DisagreeEvery: 10})
+	rows := make([][]float64, 100)
+	for i := range rows {
+		rows[i] = []float64{5.9, 2.8, float64(i%60) / 10, 1.3}
+	}
+	a, b := plain.predict(rows), odd.predict(rows)
+	differ := 0
+	for i := range rows {
+		if a.Classes[i] != b.Classes[i] {
+			differ++
+			if b.Classes[i] != (a.Classes[i]+1)%3 || i%10 != 9 {
+				t.Fatalf("row %d: %d vs %d", i, a.Classes[i], b.Classes[i])
+			}
+		}
+	}
+	if differ != 10 {
+		t.Fatalf("%d of 100 rows differ, want 10", differ)
+	}
+}

@@ -68,6 +68,12 @@ type Options struct {
 	// StreamInterval is the pause between streamed chunks
 	// (default DefaultStreamInterval; negative means no pause).
 	StreamInterval time.Duration
+	// DisagreeEvery, when > 0, makes every DisagreeEvery-th row the model
+	// classifies (counted from its start, over all requests) answer the
+	// next class instead of the stump's: a version that disagrees with an
+	// otherwise identical one on exactly 1/DisagreeEvery of the rows, for
+	// shadow comparisons. Its probabilities are left as the stump's.
+	DisagreeEvery int
 }
 
 // Model is a toy model server; it implements http.Handler.
@@ -80,6 +86,7 @@ type Model struct {
 	requests atomic.Int64
 	failing  atomic.Bool
 	seq      atomic.Int64 // ids of OpenAI answers
+	rowsSeen atomic.Int64 // rows classified, for DisagreeEvery
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
