@@ -63,6 +63,12 @@ func (c *comparison) recorder(model, version string) *judge.Recorder {
 	return r
 }
 
+// existingShadow is the comparison of a shadow version, nil when it has
+// none; it creates nothing.
+func (c *comparison) existingShadow(model, version string) *shadowState {
+	return (*c.shadows.Load())[[2]string{model, version}]
+}
+
 // shadow returns the comparison of shadow version with its model's
 // primaries, creating it. Finding an existing one takes no lock and does
 // not allocate.

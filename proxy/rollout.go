@@ -104,6 +104,9 @@ func (e *versionEvidence) traffic() (rollout.Traffic, bool) {
 // evidence is the proxy's rollout.Evidence.
 type evidence struct {
 	mon *monitor.Monitor
+	// cmp holds shadow comparisons and feedback accuracy; nil in tests
+	// that build evidence alone.
+	cmp *comparison
 	// mu guards byKey, filled as snapshots are built and read by the
 	// controller.
 	mu    sync.Mutex
@@ -112,8 +115,8 @@ type evidence struct {
 
 var _ rollout.Evidence = (*evidence)(nil)
 
-func newEvidence(mon *monitor.Monitor) *evidence {
-	return &evidence{mon: mon, byKey: map[[2]string]*versionEvidence{}}
+func newEvidence(mon *monitor.Monitor, cmp *comparison) *evidence {
+	return &evidence{mon: mon, cmp: cmp, byKey: map[[2]string]*versionEvidence{}}
 }
 
 // forVersion returns the counters of a version when its model has a
@@ -184,13 +187,35 @@ func (e *evidence) Drift(model, version string) (bool, bool) {
 	return false, false
 }
 
-// ShadowAgreement has no source in this build: the gate holds (never
-// passes) until the version judge is wired here.
-func (e *evidence) ShadowAgreement(string, string) (float64, bool) { return 0, false }
+// ShadowAgreement is the cumulative agreement of version's answers with
+// the primaries' while it was a shadow (a candidate is typically shadowed
+// before it is rolled out); no data when it was never compared.
+func (e *evidence) ShadowAgreement(model, version string) (float64, bool) {
+	if e.cmp == nil {
+		return 0, false
+	}
+	st := e.cmp.existingShadow(model, version)
+	if st == nil {
+		return 0, false
+	}
+	f := st.stats.Report().Cumulative
+	if f.Rows == 0 {
+		return 0, false
+	}
+	return f.Agreement, true
+}
 
-// Accuracy has no source in this build: the gate holds (never passes)
-// until the version judge is wired here.
-func (e *evidence) Accuracy(string, string) (float64, bool) { return 0, false }
+// Accuracy is version's cumulative accuracy on labelled feedback.
+func (e *evidence) Accuracy(model, version string) (correct, labelled int64, ok bool) {
+	if e.cmp == nil {
+		return 0, 0, false
+	}
+	r, ok := e.cmp.store.Accuracy(model, version)
+	if !ok || r.Cumulative.Labelled == 0 {
+		return 0, 0, false
+	}
+	return r.Cumulative.Correct, r.Cumulative.Labelled, true
+}
 
 // rolloutNotifier posts rollout transitions to the model's
 // monitor.webhook_url in Alertmanager's POST /api/v2/alerts shape, from
@@ -272,7 +297,7 @@ func (n *rolloutNotifier) deliver(ctx context.Context, e rollout.Event) {
 
 // newRollouts creates the rollout controller and what feeds it.
 func (s *Server) newRollouts() error {
-	s.evidence = newEvidence(s.monitor)
+	s.evidence = newEvidence(s.monitor, s.compare)
 	s.notifier = newRolloutNotifier(s.log, s.Config)
 	c, err := rollout.New(rollout.Options{Evidence: s.evidence, Writer: weightsWriter{s}, Now: s.now,
 		Logger: s.log.With("component", "rollout"), Registerer: s.opts.Registerer, OnEvent: s.notifier.notify})

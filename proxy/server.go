@@ -58,8 +58,8 @@ type Server struct {
 	evidence *evidence
 	rollouts *rollout.Controller
 	notifier *rolloutNotifier
-	compare *comparison  // shadow comparisons, ground truth, /compare
-	shadowQ *shadowQueue // copies to shadow versions
+	compare  *comparison  // shadow comparisons, ground truth, /compare
+	shadowQ  *shadowQueue // copies to shadow versions
 
 	snap atomic.Pointer[snapshot]
 	// reloadMu serializes config loads so two reloads never build from the

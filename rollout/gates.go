@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/vaneproxy/vane/judge"
 )
 
 // The verdicts of a gate.
@@ -118,12 +120,23 @@ func (c *Controller) gates(d desired, st *state) ([]Gate, verdict) {
 	}
 	if g.AccuracyNotWorse {
 		ag := Gate{Name: "accuracy_not_worse", Verdict: VerdictNoData, Detail: "no labelled feedback for both versions"}
-		ca, okA := ev.Accuracy(d.model, d.r.Candidate)
-		ba, okBA := ev.Accuracy(d.model, st.baseline)
-		if okA && okBA {
-			diff := ca - ba
-			ag.Value, ag.Verdict = &diff, passIf(diff >= 0)
-			ag.Detail = fmt.Sprintf("candidate accuracy %.4f - baseline %.4f = %+.4f", ca, ba, diff)
+		cc, cn, okC := ev.Accuracy(d.model, d.r.Candidate)
+		bc, bn, okB := ev.Accuracy(d.model, st.baseline)
+		if okC && okB {
+			// The same always-valid test as GET /compare: evaluating the
+			// gate at every tick does not make an equal candidate look
+			// worse by chance, and too few labels hold the step.
+			t := judge.TestProportions("accuracy", bc, bn, cc, cn, judge.TauAccuracy, false)
+			diff := t.Effect
+			ag.Value = &diff
+			ag.Detail = fmt.Sprintf("candidate accuracy %.4f (%d labelled) - baseline %.4f (%d) = %+.4f: %s (p=%.3g)",
+				t.Candidate, cn, t.Baseline, bn, diff, t.Verdict, t.PValue)
+			switch t.Verdict {
+			case judge.Worse:
+				ag.Verdict = VerdictFail
+			case judge.Better, judge.NoDifference:
+				ag.Verdict = VerdictPass
+			}
 		}
 		add(ag)
 	}

@@ -65,8 +65,9 @@ type Evidence interface {
 	// ShadowAgreement is the share 0..1 of version's answers that agree
 	// with its baseline's.
 	ShadowAgreement(model, version string) (ratio float64, ok bool)
-	// Accuracy is version's accuracy 0..1 on labelled feedback.
-	Accuracy(model, version string) (acc float64, ok bool)
+	// Accuracy is version's labelled class-like answers and how many of
+	// them were right; ok is false while it has none.
+	Accuracy(model, version string) (correct, labelled int64, ok bool)
 }
 
 // Writer reads and changes a model's weights.

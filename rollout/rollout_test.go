@@ -50,6 +50,10 @@ type fakeEvidence struct {
 	traffic map[string]Traffic
 	drift   map[string]bool
 	starts  int
+	// agree and acc, when set, are shadow agreement and accuracy counts
+	// ([correct, labelled]) per version.
+	agree map[string]float64
+	acc   map[string][2]int64
 }
 
 func (f *fakeEvidence) StartStep(string) {
@@ -73,8 +77,19 @@ func (f *fakeEvidence) Drift(_, v string) (bool, bool) {
 	return d, ok
 }
 
-func (f *fakeEvidence) ShadowAgreement(string, string) (float64, bool) { return 0, false }
-func (f *fakeEvidence) Accuracy(string, string) (float64, bool)        { return 0, false }
+func (f *fakeEvidence) ShadowAgreement(_, v string) (float64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.agree[v]
+	return a, ok
+}
+
+func (f *fakeEvidence) Accuracy(_, v string) (int64, int64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.acc[v]
+	return a[0], a[1], ok
+}
 
 func (f *fakeEvidence) set(v string, t Traffic) {
 	f.mu.Lock()
@@ -393,6 +408,38 @@ func TestJudgeGatesWithoutASourceHold(t *testing.T) {
 	assert.Equal(t, VerdictNoData, verdicts["min_shadow_agreement"])
 	assert.Equal(t, VerdictNoData, verdicts["accuracy_not_worse"])
 	assert.Equal(t, VerdictPass, verdicts["max_error_ratio"])
+}
+
+// With a source, the judge gates decide: an equal accuracy and a shadow
+// agreement above the bar pass; an accuracy worse by more than chance
+// (the always-valid test of GET /compare) rolls the candidate back, while
+// a small dip within noise does not.
+func TestJudgeGatesWithASource(t *testing.T) {
+	h := newHarness(t, "rollback", false)
+	data, err := os.ReadFile(h.path)
+	require.NoError(t, err)
+	text := strings.Replace(string(data), "no_drift: false}", "no_drift: false, min_shadow_agreement: 0.9, accuracy_not_worse: true}", 1)
+	require.NoError(t, os.WriteFile(h.path, []byte(text), 0o600))
+	h.ev.agree = map[string]float64{"v2": 0.95}
+	// 90.0 % against 89.0 %: within noise at these counts.
+	h.ev.acc = map[string][2]int64{"v1": {900, 1000}, "v2": {890, 1000}}
+	h.c = h.newController()
+	h.c.Evaluate()
+	h.healthyStep()
+	require.Equal(t, "v1=95 v2=5", h.weights(), "both judge gates pass")
+	verdicts := map[string]string{}
+	for _, g := range h.status().Gates {
+		verdicts[g.Name] = g.Verdict
+	}
+	assert.Equal(t, VerdictPass, verdicts["min_shadow_agreement"])
+	assert.Equal(t, VerdictPass, verdicts["accuracy_not_worse"])
+
+	// 90 % against 80 % on 2,000 labels each is worse beyond chance.
+	h.ev.acc = map[string][2]int64{"v1": {1800, 2000}, "v2": {1600, 2000}}
+	h.healthyStep()
+	assert.Equal(t, "v1=100 v2=0", h.weights())
+	st := h.status()
+	assert.Contains(t, st.Decision, "accuracy_not_worse")
 }
 
 // The default baseline is the other version with the most weight: here
