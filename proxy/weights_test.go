@@ -114,7 +114,7 @@ func TestWeightsEndpoints(t *testing.T) {
 	before, _ := os.ReadFile(path)
 	code, body = adminDo(t, http.MethodPut, base+"/weights", `{"v1":0}`, auth)
 	assert.Equal(t, http.StatusBadRequest, code)
-	assert.Contains(t, body["problems"], "models[0].versions (line 15): at least one version must have weight > 0")
+	assert.Contains(t, body["problems"], "models[0].versions (line 15): at least one version must have weight > 0 (shadows' weights do not count)")
 	code, _ = adminDo(t, http.MethodPut, base+"/weights", `{"v9":1}`, auth)
 	assert.Equal(t, http.StatusBadRequest, code)
 	code, _ = adminDo(t, http.MethodPut, base+"/weights", `not json`, auth)
