@@ -86,10 +86,10 @@ type series struct {
 	// breakerMu serialises setBreaker, so that the breaker gauges always
 	// end on the latest (state, healthy) pair, whichever of a probe and a
 	// breaker transition publishes last.
-	breakerMu sync.Mutex
-	pass, fail    prometheus.Counter
-	duration      prometheus.Observer
-	to            [len(breakerStates)]prometheus.Counter
+	breakerMu  sync.Mutex
+	pass, fail prometheus.Counter
+	duration   prometheus.Observer
+	to         [len(breakerStates)]prometheus.Counter
 }
 
 // forEndpoint creates (at zero) and returns the series of one endpoint.
