@@ -23,6 +23,7 @@ type Metrics struct {
 	reloadTime     prometheus.Gauge
 	retries        *prometheus.CounterVec
 	budgetExceeded *prometheus.CounterVec
+	endpoints      *endpointVecs // see metrics_endpoint.go
 }
 
 // NewRegistry returns a registry with the Go runtime and process
@@ -78,9 +79,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "vane_config_last_reload_success_timestamp_seconds",
 			Help: "Unix time of the last successful config load.",
 		}),
+		endpoints: newEndpointVecs(),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.weight, m.share,
-		m.upstreamErrors, m.reloadOK, m.reloads, m.reloadTime, m.retries, m.budgetExceeded} {
+	for _, c := range append(m.endpoints.collectors(), m.requests, m.duration, m.weight, m.share,
+		m.upstreamErrors, m.reloadOK, m.reloads, m.reloadTime, m.retries, m.budgetExceeded) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

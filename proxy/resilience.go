@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/failsafe-go/failsafe-go/budget"
 	"github.com/failsafe-go/failsafe-go/bulkhead"
@@ -85,6 +86,10 @@ type attempt struct {
 	pinned bool
 	tried  [8]int // endpoint IDs already tried; more tries reuse the last slot
 	n      int
+	// sentAt is when the current attempt left; prev is the endpoint of
+	// the attempt before it (see metrics_endpoint.go).
+	sentAt time.Time
+	prev   *routing.Endpoint
 }
 
 func (a *attempt) triedEndpoint(id int) bool {
@@ -123,6 +128,7 @@ func (a *attempt) acquire(first *routing.Endpoint) (*routing.Endpoint, error) {
 			a.markTried(ep.ID)
 			return false
 		}
+		a.sent(ep)
 		return true
 	}
 	if try(first) {
@@ -140,6 +146,7 @@ func (a *attempt) acquire(first *routing.Endpoint) (*routing.Endpoint, error) {
 // is known (the answer's status, or the error).
 func (a *attempt) record(ep *routing.Endpoint, status int, err error) {
 	a.snap.breakers[ep.ID].Record(status, err)
+	a.observeAttempt(ep, status, err)
 	a.markTried(ep.ID)
 }
 

@@ -27,6 +27,8 @@ type RunOptions struct {
 	Ready func(data, admin net.Addr)
 	// WatchDebounce coalesces file events; default 200ms.
 	WatchDebounce time.Duration
+	// Version labels vane_build_info; empty means the module version.
+	Version string
 }
 
 // Run loads the config, serves the data plane and the admin endpoints,
@@ -45,7 +47,8 @@ func Run(ctx context.Context, opts RunOptions) error {
 		return err
 	}
 	reg := NewRegistry()
-	srv, err := New(cfg, raw, Options{ConfigPath: opts.ConfigPath, Registerer: reg, Gatherer: reg, Logger: log})
+	srv, err := New(cfg, raw, Options{ConfigPath: opts.ConfigPath, Registerer: reg, Gatherer: reg, Logger: log,
+		Version: opts.Version})
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Version labels vane_build_info; empty means the module version.
+	Version string
 }
 
 // Server is the data plane and its admin endpoints.
@@ -77,6 +79,9 @@ func New(cfg *configs.Config, raw []byte, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, metrics: m, ids: newRequestIDs()}
+	if err := registerAll(opts.Registerer, newBuildInfo(opts.Version), newInFlightCollector(s)); err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
 	s.health, err = health.NewChecker(health.Options{Registerer: opts.Registerer, Logger: opts.Logger,
 		Now: opts.Now, OnChange: s.onHealthChange})
 	if err != nil {

@@ -154,7 +154,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	ctx, reload := signals(log)
-	err := proxy.Run(ctx, proxy.RunOptions{ConfigPath: *path, Reload: reload, Logger: log})
+	err := proxy.Run(ctx, proxy.RunOptions{ConfigPath: *path, Reload: reload, Logger: log, Version: versionString()})
 	if err != nil {
 		var problems configs.Errors
 		if errors.As(err, &problems) {
