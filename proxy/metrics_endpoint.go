@@ -37,8 +37,8 @@ func newEndpointVecs() *endpointVecs {
 			Help: "Retries sent because an attempt on this endpoint failed.",
 		}, ep),
 		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "vane_upstream_duration_seconds",
-			Help: "Time of one upstream attempt, from sending the request to the answer (the whole body when it is read whole, the headers when it streams), by model and version. vane_request_duration_seconds minus this is vane's own time plus retries.",
+			Name:    "vane_upstream_duration_seconds",
+			Help:    "Time of one upstream attempt, from sending the request to the answer (the whole body when it is read whole, the headers when it streams), by model and version. vane_request_duration_seconds minus this is vane's own time plus retries.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"model", "version"}),
 	}
