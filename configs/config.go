@@ -18,6 +18,8 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// Admin configures the admin listener.
 	Admin Admin `yaml:"admin"`
+	// Metrics configures the optional metrics-only listener (exposure.go).
+	Metrics Metrics `yaml:"metrics"`
 	// Shutdown configures graceful shutdown.
 	Shutdown Shutdown `yaml:"shutdown"`
 	// StateDir is where learned references persist across restarts. Empty
@@ -52,6 +54,10 @@ type Admin struct {
 	// token too (/healthz and /readyz stay open for kubelet probes).
 	// Requires token_file. Default false.
 	GuardReads bool `yaml:"guard_reads"`
+	// Insecure, when true, allows a listen address beyond loopback without
+	// token_file: whoever reaches the port can reload and read pprof.
+	// Default false (such a config is rejected).
+	Insecure bool `yaml:"insecure"`
 }
 
 // Shutdown configures what SIGTERM does.
