@@ -157,6 +157,7 @@ func Run(ctx context.Context, opts Options) error {
 func printBanner(w io.Writer, data, admin string) {
 	fmt.Fprintf(w, `vane demo: toy iris model, v1 (80%%) and v2 (20%%, two endpoints), sticky on x-user-id
 
+  page     http://%[2]s/   (status page: split, health, drift plots; open it in a browser)
   proxy    http://%[1]s/v1/models/iris:predict
   admin    http://%[2]s
   metrics  http://%[2]s/metrics
