@@ -65,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vane_config_reloads_total",
-			Help: "Config loads attempted after start, by result (success, failure).",
+			Help: "Config loads attempted after start, by result (success, failure, unchanged: the file's bytes had not changed).",
 		}, []string{"result"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vane_retries_total",
@@ -89,6 +89,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")
+	m.reloads.WithLabelValues("unchanged")
 	return m, nil
 }
 

@@ -177,6 +177,8 @@ func (s *Server) apply(cfg *configs.Config, raw []byte) (string, error) {
 		// Nothing changed (a file event and a SIGHUP for the same edit, or
 		// a reload of an untouched file): not a new load.
 		s.metrics.reloadOK.Set(1)
+		s.metrics.reloads.WithLabelValues("unchanged").Inc()
+		s.log.Info("config unchanged; nothing to reload", "hash", h)
 		return h, nil
 	}
 	// The monitor is configured first: a reference file it cannot read
