@@ -10,9 +10,10 @@ FUZZTIME ?= 30s
 
 all: lint test build
 
-## build: compile bin/vane
+## build: compile bin/vane (and bin/toymodel, the toy model of the quickstart)
 build:
 	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/vane
+	$(GO) build -trimpath -o bin/toymodel ./examples/toymodel
 
 ## test: vet and run every test with the race detector (what CI runs)
 test:
