@@ -274,6 +274,14 @@ type Monitor struct {
 	// WebhookURL, when set, receives alerts as JSON in Alertmanager's
 	// POST /api/v2/alerts shape; an absolute http(s) URL.
 	WebhookURL string `yaml:"webhook_url"`
+	// AlertLabels are added to the labels of every webhook alert; values
+	// expand ${ENV} (pod, namespace). Default none. See alertlabels.go.
+	AlertLabels map[string]string `yaml:"alert_labels"`
+	// AlertSeverity is the webhook alerts' severity label. Default warning.
+	AlertSeverity string `yaml:"alert_severity"`
+	// GeneratorURL is the webhook alerts' generatorURL (a link back, such
+	// as the status page); values expand ${ENV}. Default none.
+	GeneratorURL string `yaml:"generator_url"`
 }
 
 // Thresholds are the per-method alert thresholds. ks and chi2 are p-value
