@@ -20,6 +20,8 @@ type Config struct {
 	Admin Admin `yaml:"admin"`
 	// Metrics configures the optional metrics-only listener (exposure.go).
 	Metrics Metrics `yaml:"metrics"`
+	// AccessLog configures the optional access log (accesslog.go).
+	AccessLog AccessLog `yaml:"access_log"`
 	// Shutdown configures graceful shutdown.
 	Shutdown Shutdown `yaml:"shutdown"`
 	// StateDir is where learned references persist across restarts. Empty

@@ -77,10 +77,11 @@ models:
 func TestDefaults(t *testing.T) {
 	cfg := mustParse(t, minimalYAML)
 	want := &Config{
-		Listen:   "127.0.0.1:8080",
-		Admin:    Admin{Listen: "127.0.0.1:9901"},
-		Shutdown: Shutdown{DrainTimeout: 30 * time.Second},
-		Sampling: Sampling{QueueSize: 4096, Workers: 1},
+		Listen:    "127.0.0.1:8080",
+		Admin:     Admin{Listen: "127.0.0.1:9901"},
+		Shutdown:  Shutdown{DrainTimeout: 30 * time.Second},
+		Sampling:  Sampling{QueueSize: 4096, Workers: 1},
+		AccessLog: AccessLog{SampleRate: 1},
 		Models: []Model{{
 			Name:     "iris",
 			Match:    Match{PathPrefix: "/"},

@@ -110,7 +110,9 @@ func (a *attempt) observeAttempt(ep *routing.Endpoint, status int, err error) {
 	}
 	a.prev = ep
 	if !a.sentAt.IsZero() {
-		em.upstream.Observe(em.now().Sub(a.sentAt).Seconds())
+		d := em.now().Sub(a.sentAt)
+		em.upstream.Observe(d.Seconds())
+		a.log.attempted(ep, d)
 	}
 	if err != nil {
 		em.failed.Inc()

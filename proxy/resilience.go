@@ -90,6 +90,8 @@ type attempt struct {
 	// the attempt before it (see metrics_endpoint.go).
 	sentAt time.Time
 	prev   *routing.Endpoint
+	// log is the request's access log entry, nil when not logged.
+	log *accessEntry
 }
 
 func (a *attempt) triedEndpoint(id int) bool {
