@@ -93,7 +93,7 @@ func (em *endpointMetrics) code(code int) prometheus.Counter {
 
 // sent marks the moment an attempt on ep leaves (see attempt.acquire).
 func (a *attempt) sent(ep *routing.Endpoint) {
-	a.sentAt = a.snap.endpoints[ep.ID].now()
+	a.sentAt = a.snap.endpoints[ep.ID].now().UnixNano()
 }
 
 // observeAttempt counts one attempt on ep and its upstream time; a retry
@@ -109,8 +109,8 @@ func (a *attempt) observeAttempt(ep *routing.Endpoint, status int, err error) {
 		a.snap.endpoints[a.prev.ID].retries.Inc()
 	}
 	a.prev = ep
-	if !a.sentAt.IsZero() {
-		d := em.now().Sub(a.sentAt)
+	if a.sentAt != 0 {
+		d := time.Duration(em.now().UnixNano() - a.sentAt)
 		em.upstream.Observe(d.Seconds())
 		a.log.attempted(ep, d)
 	}

@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/failsafe-go/failsafe-go/budget"
 	"github.com/failsafe-go/failsafe-go/bulkhead"
@@ -86,9 +85,10 @@ type attempt struct {
 	pinned bool
 	tried  [8]int // endpoint IDs already tried; more tries reuse the last slot
 	n      int
-	// sentAt is when the current attempt left; prev is the endpoint of
-	// the attempt before it (see metrics_endpoint.go).
-	sentAt time.Time
+	// sentAt is when the current attempt left (Unix ns; 0: not yet),
+	// kept small because attempt lives on the heap; prev is the endpoint
+	// of the attempt before it (see metrics_endpoint.go).
+	sentAt int64
 	prev   *routing.Endpoint
 	// log is the request's access log entry, nil when not logged.
 	log *accessEntry
