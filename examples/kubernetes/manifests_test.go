@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,12 +161,6 @@ func TestManifests(t *testing.T) {
 	dep, cm, svc, pm := m.deployments[0], m.configMaps[0], m.services[0], m.podMonitors[0]
 	pod := &dep.Spec.Template
 
-	// The vane config is valid, as `vane validate` would say.
-	raw, ok := cm.Data["vane.yaml"]
-	require.True(t, ok, "the ConfigMap holds vane.yaml")
-	cfg, err := configs.Parse([]byte(raw))
-	require.NoError(t, err, "the ConfigMap's vane.yaml must pass validation")
-
 	// vane is a native sidecar: an init container that keeps running.
 	var vane *corev1.Container
 	for i := range pod.Spec.InitContainers {
@@ -174,6 +169,17 @@ func TestManifests(t *testing.T) {
 		}
 	}
 	require.NotNil(t, vane, "vane runs as an init container")
+
+	// The vane config is valid, as `vane validate` would say in the pod:
+	// with the container's environment, and only with it (a ${VAR} the
+	// container does not set fails validation).
+	for _, e := range vane.Env {
+		t.Setenv(e.Name, "from-"+strings.ToLower(e.Name))
+	}
+	raw, ok := cm.Data["vane.yaml"]
+	require.True(t, ok, "the ConfigMap holds vane.yaml")
+	cfg, err := configs.Parse([]byte(raw))
+	require.NoError(t, err, "the ConfigMap's vane.yaml must pass validation with the container's env")
 	require.NotNil(t, vane.RestartPolicy)
 	assert.Equal(t, corev1.ContainerRestartPolicyAlways, *vane.RestartPolicy, "a native sidecar")
 
