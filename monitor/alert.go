@@ -12,14 +12,17 @@ import (
 type alertEvent struct {
 	model, version, feature string
 	kind                    kind
-	firing                  bool        // raised (true) or cleared
-	resend                  bool        // still raised: only the webhook hears it again
-	startsAt                time.Time   // when the alert was raised
-	endsAt                  time.Time   // when it was cleared; zero while firing
-	window                  int         // the closed window that decided (1-based)
-	summary                 string      // the methods' statistics, never payload contents
-	url                     string      // webhook; "" for none
-	shape                   *alertShape // nil: default labels, no generatorURL
+	firing                  bool      // raised (true) or cleared
+	resend                  bool      // still raised: only the webhook hears it again
+	startsAt                time.Time // when the alert was raised
+	endsAt                  time.Time // when it was cleared; zero while firing
+	window                  int       // the closed window that decided (1-based)
+	summary                 string    // the methods' statistics, never payload contents
+	url                     string    // webhook; "" for none
+
+	// shape is the config's labels, severity and generatorURL (webhook.go);
+	// nil means the default labels and no generatorURL.
+	shape *alertShape
 }
 
 // judge applies the hysteresis to one feature's window verdict: the alert
