@@ -82,14 +82,16 @@ var stateLabels = [len(breakerStates)]string{"closed", "open", "half_open"}
 // removed they are detached from the vectors: late writes go nowhere.
 type series struct {
 	healthy, open prometheus.Gauge
-	states        [len(breakerStates)]prometheus.Gauge
+	pass, fail    prometheus.Counter
+	duration      prometheus.Observer
+	to            [len(breakerStates)]prometheus.Counter
+
+	// states are the vane_circuit_breaker_state series, by state.
+	states [len(breakerStates)]prometheus.Gauge
 	// breakerMu serialises setBreaker, so that the breaker gauges always
 	// end on the latest (state, healthy) pair, whichever of a probe and a
 	// breaker transition publishes last.
-	breakerMu  sync.Mutex
-	pass, fail prometheus.Counter
-	duration   prometheus.Observer
-	to         [len(breakerStates)]prometheus.Counter
+	breakerMu sync.Mutex
 }
 
 // forEndpoint creates (at zero) and returns the series of one endpoint.
