@@ -7,7 +7,7 @@
 # (podman build takes the same arguments.) Both are static binaries
 # (CGO_ENABLED=0) on an empty base image, run as a non-root user.
 
-FROM golang:1.26-bookworm AS build
+FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
