@@ -6,13 +6,14 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 
 FUZZTIME ?= 30s
 
-.PHONY: all build test lint demo bench bench-peers bench-grpc profile instructions soak fuzz fmt tidy clean
+.PHONY: all build test lint demo bench bench-peers bench-grpc profile instructions soak fuzz fmt tidy clean alerts-e2e
 
 all: lint test build
 
-## build: compile bin/vane
+## build: compile bin/vane (and bin/toymodel, the toy model of the quickstart)
 build:
 	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/vane
+	$(GO) build -trimpath -o bin/toymodel ./examples/toymodel
 
 ## test: vet and run every test with the race detector (what CI runs)
 test:
@@ -52,6 +53,10 @@ instructions:
 soak:
 	VANE_SOAK=1 $(GO) test -race -count=1 -timeout 30m -run 'Reload|ConfigMap|Overload|SlowClients|SlowMonitor' ./proxy
 	bash bench/soak.sh
+
+## alerts-e2e: a real Prometheus with deploy/prometheus's rules fires endpoint-down and error-ratio alerts (~3 min; needs prometheus)
+alerts-e2e:
+	bash deploy/prometheus/alerts-e2e.sh
 
 ## fuzz: every fuzz target for FUZZTIME each (seed corpora live in testdata/fuzz)
 fuzz:

@@ -18,6 +18,10 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// Admin configures the admin listener.
 	Admin Admin `yaml:"admin"`
+	// Metrics configures the optional metrics-only listener (exposure.go).
+	Metrics Metrics `yaml:"metrics"`
+	// AccessLog configures the optional access log (accesslog.go).
+	AccessLog AccessLog `yaml:"access_log"`
 	// Shutdown configures graceful shutdown.
 	Shutdown Shutdown `yaml:"shutdown"`
 	// StateDir is where learned references persist across restarts. Empty
@@ -56,6 +60,10 @@ type Admin struct {
 	// token too (/healthz and /readyz stay open for kubelet probes).
 	// Requires token_file. Default false.
 	GuardReads bool `yaml:"guard_reads"`
+	// Insecure, when true, allows a listen address beyond loopback without
+	// token_file: whoever reaches the port can reload and read pprof.
+	// Default false (such a config is rejected).
+	Insecure bool `yaml:"insecure"`
 }
 
 // Shutdown configures what SIGTERM does.
@@ -285,6 +293,14 @@ type Monitor struct {
 	// WebhookURL, when set, receives alerts as JSON in Alertmanager's
 	// POST /api/v2/alerts shape; an absolute http(s) URL.
 	WebhookURL string `yaml:"webhook_url"`
+	// AlertLabels are added to the labels of every webhook alert; values
+	// expand ${ENV} (pod, namespace). Default none. See alertlabels.go.
+	AlertLabels map[string]string `yaml:"alert_labels"`
+	// AlertSeverity is the webhook alerts' severity label. Default warning.
+	AlertSeverity string `yaml:"alert_severity"`
+	// GeneratorURL is the webhook alerts' generatorURL (a link back, such
+	// as the status page); values expand ${ENV}. Default none.
+	GeneratorURL string `yaml:"generator_url"`
 }
 
 // Thresholds are the per-method alert thresholds. ks and chi2 are p-value

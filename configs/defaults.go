@@ -110,6 +110,7 @@ func applyDefaults(c *Config, idx nodeIndex) {
 	setDefault(&c.Shutdown.DrainTimeout, idx, "shutdown.drain_timeout", DefaultDrain)
 	setDefault(&c.Sampling.QueueSize, idx, "sampling.queue_size", DefaultQueueSize)
 	setDefault(&c.Sampling.Workers, idx, "sampling.workers", DefaultSamplingWorkers)
+	accessLogDefaults(c, idx)
 	for i := range c.Models {
 		modelDefaults(&c.Models[i], idx, item("models", i))
 	}

@@ -83,6 +83,7 @@ func TestDefaults(t *testing.T) {
 		Sampling:  Sampling{QueueSize: 4096, Workers: 1},
 		Shadowing: Shadowing{QueueSize: 1024, Concurrency: 16},
 		Feedback:  Feedback{MaxEntries: 100000, TTL: time.Hour},
+		AccessLog: AccessLog{SampleRate: 1},
 		Models: []Model{{
 			Name:     "iris",
 			Match:    Match{PathPrefix: "/"},

@@ -26,6 +26,8 @@ func (v *validator) add(path, format string, args ...any) {
 func validate(c *Config, idx nodeIndex) Errors {
 	v := &validator{idx: idx}
 	v.listeners(c)
+	v.exposure(c)
+	v.accessLog(c)
 	v.positive("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
 	v.atLeast("sampling.queue_size", c.Sampling.QueueSize, 1)
 	v.atLeast("sampling.workers", c.Sampling.Workers, 1)

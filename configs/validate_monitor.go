@@ -38,6 +38,7 @@ func (v *validator) monitor(m *Model, p string) {
 			v.add(p+".webhook_url", "%s; got %q", msg, shown)
 		}
 	}
+	v.alerts(mon, p)
 }
 
 // windowClose checks when a live window closes before it is full.

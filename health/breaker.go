@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaneproxy/vane/configs"
 )
@@ -38,8 +37,9 @@ type Breaker struct {
 	// transition syncs last reads (and stores) the latest state, however
 	// failsafe's listeners interleave.
 	syncMu sync.Mutex
-	// open is the vane_circuit_breaker_open gauge, set with the mirror.
-	open prometheus.Gauge
+	// publish sets the breaker's gauges from the mirror; it is called after
+	// every sync, under syncMu (so it must not call back into b's sync).
+	publish func()
 	// changed is called after every state change of the live circuit
 	// (never under a lock of this package).
 	changed func(to circuitbreaker.State)
@@ -54,9 +54,13 @@ type circuit struct {
 }
 
 // newBreaker builds a closed breaker from cfg. changed is called after each
-// state change of the live circuit; open mirrors whether it is open.
-func newBreaker(cfg configs.CircuitBreaker, open prometheus.Gauge, changed func(circuitbreaker.State)) *Breaker {
-	b := &Breaker{open: open, changed: changed}
+// state change of the live circuit; publish (nil: nothing) after each sync
+// of the mirror, to set the breaker's gauges.
+func newBreaker(cfg configs.CircuitBreaker, publish func(), changed func(circuitbreaker.State)) *Breaker {
+	if publish == nil {
+		publish = func() {}
+	}
+	b := &Breaker{publish: publish, changed: changed}
 	b.cur.Store(b.build(cfg))
 	return b
 }
@@ -112,7 +116,7 @@ func (b *Breaker) sync() circuitbreaker.State {
 	defer b.syncMu.Unlock()
 	s := b.cur.Load().cb.State()
 	b.state.Store(int32(s))
-	b.open.Set(boolGauge(s == circuitbreaker.OpenState))
+	b.publish()
 	return s
 }
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -109,7 +108,7 @@ func TestBreakerOpensAt(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testBreaker()
 			cfg.FailureRatio, cfg.MinRequests = tt.ratio, tt.min
-			br := newBreaker(cfg, prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"}), func(circuitbreaker.State) {})
+			br := newBreaker(cfg, nil, func(circuitbreaker.State) {})
 			opened := 0
 			for i, o := range tt.outcomes {
 				status := http.StatusOK
@@ -154,7 +153,7 @@ func TestBreakerFailureClassification(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testBreaker()
 			cfg.FailureStatuses = tt.statuses
-			br := newBreaker(cfg, prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"}), func(circuitbreaker.State) {})
+			br := newBreaker(cfg, nil, func(circuitbreaker.State) {})
 			assert.Equal(t, tt.failure, br.cur.Load().failure(tt.status, tt.err))
 			// And end to end: four such outcomes open the breaker iff failures.
 			for range 4 {

@@ -176,7 +176,8 @@ func (c *Checker) newTarget(nt Target) *target {
 		notify: make(chan struct{}, 1),
 	}
 	t.series = c.metrics.forEndpoint(nt.Model, nt.Version, nt.URL)
-	t.breaker = newBreaker(nt.Breaker, t.series.open, c.breakerListener(t))
+	t.breaker = newBreaker(nt.Breaker, t.publishBreaker, c.breakerListener(t))
+	t.publishBreaker()
 	return t
 }
 

@@ -2,6 +2,7 @@ package health
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,7 @@ import (
 type metrics struct {
 	healthy     *prometheus.GaugeVec
 	open        *prometheus.GaugeVec
+	state       *prometheus.GaugeVec
 	probes      *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	transitions *prometheus.CounterVec
@@ -40,8 +42,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, ep),
 		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vane_circuit_breaker_open",
-			Help: "Whether the endpoint's circuit breaker is open (1) or closed or half-open (0).",
+			Help: "1 when the endpoint's circuit breaker is open, or half-open while the endpoint fails its health probes (no trial request can reach it); else 0.",
 		}, ep),
+		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vane_circuit_breaker_state",
+			Help: "The endpoint's circuit breaker state: 1 on the series of the current state (closed, open, half_open), 0 on the others.",
+		}, append(ep[:3:3], "state")),
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vane_health_probes_total",
 			Help: "Active health probes sent to the endpoint, by result (pass or fail).",
@@ -59,13 +65,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.healthy, m.open, m.probes, m.duration, m.transitions} {
+	for _, c := range []prometheus.Collector{m.healthy, m.open, m.state, m.probes, m.duration, m.transitions} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering health metrics: %w", err)
 		}
 	}
 	return m, nil
 }
+
+// stateLabels are the values of vane_circuit_breaker_state's "state" label,
+// in circuitbreaker.State order (Prometheus label values use "_", not "-").
+var stateLabels = [len(breakerStates)]string{"closed", "open", "half_open"}
 
 // series are one endpoint's children of the vectors, resolved once so that
 // probes and breaker transitions do no label lookups. After the endpoint is
@@ -75,6 +85,13 @@ type series struct {
 	pass, fail    prometheus.Counter
 	duration      prometheus.Observer
 	to            [len(breakerStates)]prometheus.Counter
+
+	// states are the vane_circuit_breaker_state series, by state.
+	states [len(breakerStates)]prometheus.Gauge
+	// breakerMu serialises setBreaker, so that the breaker gauges always
+	// end on the latest (state, healthy) pair, whichever of a probe and a
+	// breaker transition publishes last.
+	breakerMu sync.Mutex
 }
 
 // forEndpoint creates (at zero) and returns the series of one endpoint.
@@ -88,6 +105,7 @@ func (m *metrics) forEndpoint(model, version, url string) *series {
 	}
 	for i, st := range breakerStates {
 		s.to[i] = m.transitions.WithLabelValues(model, version, url, st.String())
+		s.states[i] = m.state.WithLabelValues(model, version, url, stateLabels[i])
 	}
 	return s
 }
@@ -99,8 +117,9 @@ func (m *metrics) deleteEndpoint(model, version, url string) {
 	m.open.DeleteLabelValues(model, version, url)
 	m.probes.DeleteLabelValues(model, version, url, "pass")
 	m.probes.DeleteLabelValues(model, version, url, "fail")
-	for _, st := range breakerStates {
+	for i, st := range breakerStates {
 		m.transitions.DeleteLabelValues(model, version, url, st.String())
+		m.state.DeleteLabelValues(model, version, url, stateLabels[i])
 	}
 }
 
@@ -114,6 +133,22 @@ func (m *metrics) deleteVersion(model, version string) {
 func (s *series) transition(to circuitbreaker.State) {
 	if int(to) >= 0 && int(to) < len(s.to) {
 		s.to[to].Inc()
+	}
+}
+
+// setBreaker publishes the breaker gauges of one endpoint from its current
+// breaker state and health, read by the callers under breakerMu. The open
+// gauge also reads 1 for a half-open breaker on an endpoint that fails its
+// probes: routing sends such an endpoint no traffic, so no trial request
+// can ever close its breaker, and it is as shut as an open one.
+func (s *series) setBreaker(state func() circuitbreaker.State, healthy func() bool) {
+	s.breakerMu.Lock()
+	defer s.breakerMu.Unlock()
+	st := state()
+	shut := st == circuitbreaker.OpenState || (st == circuitbreaker.HalfOpenState && !healthy())
+	s.open.Set(boolGauge(shut))
+	for i, g := range s.states {
+		g.Set(boolGauge(breakerStates[i] == st))
 	}
 }
 

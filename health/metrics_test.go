@@ -60,7 +60,7 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, "open", f.BreakerState(tu.Key))
 
 	want := `
-# HELP vane_circuit_breaker_open Whether the endpoint's circuit breaker is open (1) or closed or half-open (0).
+# HELP vane_circuit_breaker_open 1 when the endpoint's circuit breaker is open, or half-open while the endpoint fails its health probes (no trial request can reach it); else 0.
 # TYPE vane_circuit_breaker_open gauge
 vane_circuit_breaker_open{endpoint="UP",model="iris",version="v1"} 1
 vane_circuit_breaker_open{endpoint="DOWN",model="iris",version="v2"} 0
@@ -95,6 +95,52 @@ vane_circuit_breaker_transitions_total{endpoint="DOWN",model="iris",to="open",ve
 		require.NoError(t, err)
 		assert.Equal(t, n, got, name)
 	}
+}
+
+// TestBreakerGaugesOfDeadEndpoint: an endpoint that fails its probes gets
+// no traffic, so once its breaker turns half-open no trial request can
+// close it; the contract gauge must keep reading 1 (it read 0 before), and
+// the state enum must say half_open. A healthy endpoint's half-open breaker
+// reads 0 (trial requests flow).
+func TestBreakerGaugesOfDeadEndpoint(t *testing.T) {
+	up, down := newBackend(t, http.StatusOK), newBackend(t, http.StatusInternalServerError)
+	f := newFixture(t)
+	tu, td := httpTarget(up, "v1", fastHealth(1, 1)), httpTarget(down, "v2", fastHealth(1, 1))
+	f.Update([]Target{tu, td})
+	state := func(tg Target, st string) float64 {
+		return testutil.ToFloat64(f.metrics.state.WithLabelValues("iris", tg.Version, tg.URL, st))
+	}
+	open := func(tg Target) float64 {
+		return testutil.ToFloat64(f.metrics.open.WithLabelValues("iris", tg.Version, tg.URL))
+	}
+	assert.Equal(t, 1.0, state(td, "closed"), "a new breaker is closed")
+	assert.Equal(t, 0.0, state(td, "open")+state(td, "half_open"))
+	f.run(t)
+	f.waitRoutable(t, tu.Key, true)
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(f.metrics.probes.WithLabelValues("iris", "v2", down.URL, "fail")) >= 1
+	}, waitFor, tick)
+	for _, tg := range []Target{tu, td} {
+		for range 4 {
+			attempt(f.Breaker(tg.Key), 0, http.ErrHandlerTimeout)
+		}
+	}
+	// open_for is 100ms: both turn half-open by themselves.
+	require.Eventually(t, func() bool {
+		return f.BreakerState(td.Key) == "half-open" && f.BreakerState(tu.Key) == "half-open"
+	}, waitFor, tick)
+	require.Eventually(t, func() bool { return open(tu) == 0 }, waitFor, tick)
+	assert.Equal(t, 1.0, open(td), "a half-open breaker of a dead endpoint is shut")
+	assert.Equal(t, 0.0, open(tu), "a half-open breaker of a live endpoint lets trials through")
+	for _, tg := range []Target{tu, td} {
+		assert.Equal(t, 1.0, state(tg, "half_open"), tg.Version)
+		assert.Equal(t, 0.0, state(tg, "open")+state(tg, "closed"), tg.Version)
+	}
+	// Removing the endpoint deletes its state series.
+	f.Update([]Target{tu})
+	n, err := testutil.GatherAndCount(f.reg, "vane_circuit_breaker_state")
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
 }
 
 func TestMetricsRegistration(t *testing.T) {

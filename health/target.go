@@ -51,6 +51,15 @@ func (t *target) routable() bool {
 	return t.healthy.Load() && t.breaker.State() != circuitbreaker.OpenState
 }
 
+// publishBreaker sets t's breaker gauges from its breaker state and health.
+// t.breaker is nil only while newTarget builds it.
+func (t *target) publishBreaker() {
+	if t.breaker == nil {
+		return
+	}
+	t.series.setBreaker(t.breaker.State, t.healthy.Load)
+}
+
 // wake schedules a run of the watch loop without ever blocking.
 func (t *target) wake() {
 	select {
@@ -143,6 +152,7 @@ func (c *Checker) probeOnce(ctx context.Context, t *target, cfg Target, p prober
 func (c *Checker) setHealthy(t *target, ok bool, err error) {
 	t.healthy.Store(ok)
 	t.series.healthy.Set(boolGauge(ok))
+	t.publishBreaker()
 	if ok {
 		c.log.Info("endpoint healthy", t.attrs()...)
 	} else {

@@ -19,6 +19,10 @@ type alertEvent struct {
 	window                  int       // the closed window that decided (1-based)
 	summary                 string    // the methods' statistics, never payload contents
 	url                     string    // webhook; "" for none
+
+	// shape is the config's labels, severity and generatorURL (webhook.go);
+	// nil means the default labels and no generatorURL.
+	shape *alertShape
 }
 
 // judge applies the hysteresis to one feature's window verdict: the alert
@@ -35,7 +39,7 @@ func (v *versionState) judge(f *feature, drifted bool, now time.Time, ev []alert
 		f.driftRun = 0
 	}
 	e := alertEvent{model: v.model, version: v.version, feature: f.name, kind: f.kind,
-		window: v.windowsClosed, url: v.set.webhookURL}
+		window: v.windowsClosed, url: v.set.webhookURL, shape: v.set.alertShape}
 	switch {
 	case !f.alert && f.driftRun >= v.set.consecutive:
 		f.alert, f.since = true, now
@@ -71,7 +75,7 @@ func (v *versionState) resolveAll(now time.Time, ev []alertEvent) []alertEvent {
 			continue
 		}
 		ev = append(ev, alertEvent{model: v.model, version: v.version, feature: f.name, kind: f.kind,
-			startsAt: f.since, endsAt: now, window: v.windowsClosed, url: v.set.webhookURL,
+			startsAt: f.since, endsAt: now, window: v.windowsClosed, url: v.set.webhookURL, shape: v.set.alertShape,
 			summary: "monitor state reset by a config change"})
 		f.alert = false
 	}

@@ -62,6 +62,8 @@ type FeatureReport struct {
 	LastWindowCount int          `json:"last_window_count"`
 	LiveCount       int          `json:"live_count"`
 	Tests           []TestReport `json:"tests"`
+	// Histogram is the reference against the open window (histogram.go).
+	Histogram *Histogram `json:"histogram,omitempty"`
 }
 
 // TestReport is one method's result on the last closed window.
@@ -134,6 +136,7 @@ func (v *versionState) report() VersionReport {
 		if ref != nil {
 			if r := ref.features[f.name]; r != nil {
 				fr.ReferenceCount = r.n
+				fr.Histogram = histogramOf(f, r)
 			}
 		}
 		for _, t := range f.tests {

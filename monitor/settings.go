@@ -68,6 +68,7 @@ type settings struct {
 	thresholds  [numMethods]float64
 	alertOn     [numMethods]bool
 	webhookURL  string
+	alertShape  *alertShape // labels, severity, generatorURL (webhook.go)
 }
 
 func newSettings(mc *configs.Model) settings {
@@ -85,6 +86,7 @@ func newSettings(mc *configs.Model) settings {
 		consecutive: orDefault(mon.Consecutive, configs.DefaultConsecutive),
 		correction:  orDefault(mon.Correction, configs.DefaultCorrection),
 		webhookURL:  mon.WebhookURL,
+		alertShape:  newAlertShape(mon),
 	}
 	s.minWindow = orDefault(mon.MinWindow, min(configs.DefaultMinWindow, s.window))
 	switch ref := mon.Reference; {

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/vaneproxy/vane/configs"
 )
 
 // Webhook delivery bounds.
@@ -74,10 +77,46 @@ type amAlert struct {
 	GeneratorURL string            `json:"generatorURL,omitempty"`
 }
 
+// alertShape is what the config adds to a model's alerts: labels (their
+// ${ENV} expanded once, when the config is applied), the severity and the
+// generatorURL.
+type alertShape struct {
+	labels       map[string]string
+	severity     string
+	generatorURL string
+}
+
+// newAlertShape resolves monitor.alert_labels, alert_severity and
+// generator_url. Validation has checked that every variable is set; one
+// unset since expands to "".
+func newAlertShape(mon *configs.Monitor) *alertShape {
+	s := &alertShape{severity: cmp.Or(mon.AlertSeverity, configs.DefaultAlertSeverity)}
+	if len(mon.AlertLabels) > 0 {
+		s.labels = make(map[string]string, len(mon.AlertLabels))
+		for k, v := range mon.AlertLabels {
+			s.labels[k], _ = configs.ExpandEnv(v)
+		}
+	}
+	s.generatorURL, _ = configs.ExpandEnv(mon.GeneratorURL)
+	return s
+}
+
 func alertOf(e alertEvent) amAlert {
+	shape := e.shape
+	if shape == nil {
+		shape = &alertShape{severity: configs.DefaultAlertSeverity}
+	}
+	labels := make(map[string]string, len(shape.labels)+5)
+	for k, v := range shape.labels {
+		labels[k] = v
+	}
+	for k, v := range map[string]string{"alertname": AlertName, "model": e.model, "version": e.version,
+		"feature": e.feature, "severity": shape.severity} {
+		labels[k] = v // vane's own labels win (validation rejects overriding them)
+	}
 	a := amAlert{
-		Labels: map[string]string{"alertname": AlertName, "model": e.model, "version": e.version,
-			"feature": e.feature, "severity": "warning"},
+		GeneratorURL: shape.generatorURL,
+		Labels:       labels,
 		Annotations: map[string]string{
 			"summary": fmt.Sprintf("Drift in %s of model %s version %s", e.feature, e.model, e.version),
 			"description": fmt.Sprintf("%s feature %q, window %d against the reference: %s",

@@ -29,6 +29,7 @@ func (s *Server) AdminHandler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.serveReady)
+	mux.HandleFunc("GET /{$}", s.serveStatusPage)
 	mux.HandleFunc("GET /status", s.guardRead(s.serveStatus))
 	mux.HandleFunc("GET /drift", s.guardRead(s.monitor.Handler().ServeHTTP))
 	mux.HandleFunc("GET /debug/pprof/{name}", s.guardRead(s.servePprof))

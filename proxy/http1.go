@@ -31,6 +31,7 @@ var streamBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); retur
 
 // serveHTTP1 is the fasthttp handler: the HTTP/1.1 request path.
 func (s *Server) serveHTTP1(ctx *fasthttp.RequestCtx) {
+	defer s.access1(ctx)() // accesslog.go
 	snap := s.snap.Load()
 	req := &ctx.Request
 	sc := scratchPool.Get().(*scratch)
@@ -85,7 +86,7 @@ func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing
 	deadline := ctx.Time().Add(mod.Config.Timeout)
 	stream := mayStream(mod.Config.Protocol, &ctx.Request)
 
-	a := attempt{snap: snap, mod: mod, v: v, pinned: pinned}
+	a := attempt{snap: snap, mod: mod, v: v, pinned: pinned, log: s.accessOf1(ctx, snap)}
 	var versionsTried uint64
 	permits := 0
 	defer func() {

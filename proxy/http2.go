@@ -105,6 +105,7 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 
 // serveHTTP2 is the request path of connections that arrived as h2c.
 func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
+	defer s.access2(&w, r)() // accesslog.go
 	start := s.now()
 	snap := s.snap.Load()
 	rid := r.Header.Get(HeaderRequestID)
@@ -129,7 +130,7 @@ func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 	}
 	// HTTP/2 requests are not retried (gRPC bodies stream and clients own
 	// their retry policy), but breakers and limits apply as on HTTP/1.1.
-	a := attempt{snap: snap, mod: mod, v: v, pinned: override != ""}
+	a := attempt{snap: snap, mod: mod, v: v, pinned: override != "", log: accessOf2(w)}
 	vm := snap.metrics[mod.Index][v.Index]
 	ep, err := a.acquire(v.PickEndpoint(rand.Uint64()))
 	if err != nil {

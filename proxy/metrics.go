@@ -25,6 +25,7 @@ type Metrics struct {
 	reloadTime     prometheus.Gauge
 	retries        *prometheus.CounterVec
 	budgetExceeded *prometheus.CounterVec
+	endpoints      *endpointVecs // see metrics_endpoint.go
 }
 
 // NewRegistry returns a registry with the Go runtime and process
@@ -66,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vane_config_reloads_total",
-			Help: "Config loads attempted after start, by result (success, failure).",
+			Help: "Config loads attempted after start, by result (success, failure, unchanged: the file's bytes had not changed).",
 		}, []string{"result"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vane_retries_total",
@@ -80,15 +81,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "vane_config_last_reload_success_timestamp_seconds",
 			Help: "Unix time of the last successful config load.",
 		}),
+		endpoints: newEndpointVecs(),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.weight, m.share,
-		m.upstreamErrors, m.reloadOK, m.reloads, m.reloadTime, m.retries, m.budgetExceeded} {
+	for _, c := range append(m.endpoints.collectors(), m.requests, m.duration, m.weight, m.share,
+		m.upstreamErrors, m.reloadOK, m.reloads, m.reloadTime, m.retries, m.budgetExceeded) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")
+	m.reloads.WithLabelValues("unchanged")
 	return m, nil
 }
 

@@ -85,6 +85,13 @@ type attempt struct {
 	pinned bool
 	tried  [8]int // endpoint IDs already tried; more tries reuse the last slot
 	n      int
+	// sentAt is when the current attempt left (Unix ns; 0: not yet),
+	// kept small because attempt lives on the heap; prev is the endpoint
+	// of the attempt before it (see metrics_endpoint.go).
+	sentAt int64
+	prev   *routing.Endpoint
+	// log is the request's access log entry, nil when not logged.
+	log *accessEntry
 }
 
 func (a *attempt) triedEndpoint(id int) bool {
@@ -123,6 +130,7 @@ func (a *attempt) acquire(first *routing.Endpoint) (*routing.Endpoint, error) {
 			a.markTried(ep.ID)
 			return false
 		}
+		a.sent(ep)
 		return true
 	}
 	if try(first) {
@@ -140,6 +148,7 @@ func (a *attempt) acquire(first *routing.Endpoint) (*routing.Endpoint, error) {
 // is known (the answer's status, or the error).
 func (a *attempt) record(ep *routing.Endpoint, status int, err error) {
 	a.snap.breakers[ep.ID].Record(status, err)
+	a.observeAttempt(ep, status, err)
 	a.markTried(ep.ID)
 }
 

@@ -27,6 +27,11 @@ type RunOptions struct {
 	Ready func(data, admin net.Addr)
 	// WatchDebounce coalesces file events; default 200ms.
 	WatchDebounce time.Duration
+	// Version labels vane_build_info; empty means the module version.
+	Version string
+	// MetricsReady, when set, is called with the metrics listener's bound
+	// address (metrics.listen) before Ready.
+	MetricsReady func(addr net.Addr)
 }
 
 // Run loads the config, serves the data plane and the admin endpoints,
@@ -45,7 +50,8 @@ func Run(ctx context.Context, opts RunOptions) error {
 		return err
 	}
 	reg := NewRegistry()
-	srv, err := New(cfg, raw, Options{ConfigPath: opts.ConfigPath, Registerer: reg, Gatherer: reg, Logger: log})
+	srv, err := New(cfg, raw, Options{ConfigPath: opts.ConfigPath, Registerer: reg, Gatherer: reg, Logger: log,
+		Version: opts.Version})
 	if err != nil {
 		return err
 	}
@@ -81,6 +87,15 @@ func (s *Server) ListenAndServe(ctx context.Context, opts RunOptions) error {
 		defer cancel()
 		_ = admin.Shutdown(sctx)
 	}()
+	maddr, stopMetrics, err := s.listenMetrics(&wg)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer stopMetrics()
+	if opts.MetricsReady != nil && maddr != nil {
+		opts.MetricsReady(maddr)
+	}
 
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()

@@ -43,6 +43,8 @@ type Options struct {
 	// RolloutTick is how often rollouts are evaluated; default 1s;
 	// negative means Serve does not run them (tests call Evaluate).
 	RolloutTick time.Duration
+	// Version labels vane_build_info; empty means the module version.
+	Version string
 }
 
 // Server is the data plane and its admin endpoints.
@@ -91,6 +93,9 @@ func New(cfg *configs.Config, raw []byte, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, metrics: m, ids: newRequestIDs()}
+	if err := registerAll(opts.Registerer, newBuildInfo(opts.Version), newInFlightCollector(s)); err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
 	s.health, err = health.NewChecker(health.Options{Registerer: opts.Registerer, Logger: opts.Logger,
 		Now: opts.Now, OnChange: s.onHealthChange})
 	if err != nil {
@@ -195,6 +200,8 @@ func (s *Server) apply(cfg *configs.Config, raw []byte) (string, error) {
 		// Nothing changed (a file event and a SIGHUP for the same edit, or
 		// a reload of an untouched file): not a new load.
 		s.metrics.reloadOK.Set(1)
+		s.metrics.reloads.WithLabelValues("unchanged").Inc()
+		s.log.Info("config unchanged; nothing to reload", "hash", h)
 		return h, nil
 	}
 	// The monitor is configured first: a reference file it cannot read

@@ -41,6 +41,8 @@ type snapshot struct {
 	// stickyKeys is indexed by model index: the canonical name of the
 	// model's sticky header, nil for none.
 	stickyKeys [][]byte
+	// endpoints is indexed by routing.Endpoint.ID: per-endpoint metrics.
+	endpoints []*endpointMetrics
 	// byKey finds an endpoint of this snapshot by its health key.
 	byKey map[string]*routing.Endpoint
 }
@@ -110,6 +112,7 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		snap.upstreams = append(snap.upstreams, u)
 		snap.limiters = append(snap.limiters, u.lim)
 		snap.byKey[key] = ep
+		snap.endpoints = append(snap.endpoints, s.metrics.endpoints.forEndpoint(ep.Model, ep.Version, ep.URL, s.now))
 		targets = append(targets, health.Target{
 			Key: key, Model: ep.Model, Version: ep.Version, URL: ep.URL,
 			Scheme: ep.Scheme, Addr: ep.Addr, Protocol: mc.Protocol,

@@ -41,7 +41,7 @@ func main() {
 const usage = `usage: vane <command> [flags]
 
 commands:
-  serve -config FILE      run the proxy (default config vane.yaml)
+  serve -config FILE      run the proxy (default config vane.yaml; -log-format text|json, -log-level)
   validate -config FILE   check a config; prints ok or one line per problem
   demo [-duration D]      toy model backends, vane and a traffic generator in one process
   reference build -protocol P [-features a,b,...] [-paths name=path,...] [-prediction-path p]
@@ -149,6 +149,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "vane.yaml", "config file")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text (logfmt) or json (one object per line)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -157,9 +158,13 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vane: -log-level: %v\n", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	log, err := newLogger(stderr, *logFormat, lvl)
+	if err != nil {
+		fmt.Fprintf(stderr, "vane: -log-format: %v\n", err)
+		return 2
+	}
 	ctx, reload := signals(log)
-	err := proxy.Run(ctx, proxy.RunOptions{ConfigPath: *path, Reload: reload, Logger: log})
+	err = proxy.Run(ctx, proxy.RunOptions{ConfigPath: *path, Reload: reload, Logger: log, Version: versionString()})
 	if err != nil {
 		var problems configs.Errors
 		if errors.As(err, &problems) {
@@ -171,6 +176,18 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	log.Info("drained; bye")
 	return 0
+}
+
+// newLogger is the slog logger of -log-format: "text" (logfmt) or "json".
+func newLogger(w io.Writer, format string, lvl slog.Level) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("must be text or json, got %q", format)
 }
 
 func runDemo(args []string, stdout, stderr io.Writer) int {

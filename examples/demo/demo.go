@@ -181,6 +181,7 @@ func printBanner(w io.Writer, data, admin, cfgPath string) {
 v3 shadows them (gets copies, answers no client, disagrees with v1 on every tenth row);
 the generator posts each request's true species to /feedback a second later
 
+  page     http://%[2]s/   (status page: split, health, drift plots; open it in a browser)
   proxy    http://%[1]s/v1/models/iris:predict
   admin    http://%[2]s
   metrics  http://%[2]s/metrics

@@ -36,6 +36,7 @@ func TestDemoShowsTheSplitAndTheDrift(t *testing.T) {
 	require.NoError(t, <-done)
 	text := out.String()
 	assert.Contains(t, text, "/metrics")
+	assert.Regexp(t, `page +http://127\.0\.0\.1:\d+/ `, text, "the status page's URL")
 	assert.Contains(t, text, "/drift")
 	assert.Contains(t, text, "input drift starts now")
 	for _, stable := range []string{"sepal_length", "sepal_width", "petal_width"} {
