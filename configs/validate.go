@@ -29,6 +29,7 @@ func validate(c *Config, idx nodeIndex) Errors {
 	v.positive("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
 	v.atLeast("sampling.queue_size", c.Sampling.QueueSize, 1)
 	v.atLeast("sampling.workers", c.Sampling.Workers, 1)
+	v.limits(c)
 	if len(c.Models) == 0 {
 		v.add("models", "at least one model is required")
 	}
