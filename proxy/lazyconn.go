@@ -27,11 +27,18 @@ type lazyDeadlineConn struct {
 	// other goroutines first (upstream connections; see Read).
 	yieldFirstRead bool
 	wrote          bool // a write came after the last read
+	// markWrites wraps write errors in requestWriteError (upstream
+	// connections: classify tells a refused request body by it).
+	markWrites bool
 }
 
 func (c *lazyDeadlineConn) Write(p []byte) (int, error) {
 	c.wrote = true
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	if err != nil && c.markWrites {
+		err = &requestWriteError{err: err}
+	}
+	return n, err
 }
 
 // Read, on an upstream connection, lets the other runnable goroutines go

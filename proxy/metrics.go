@@ -121,13 +121,13 @@ type versionMetrics struct {
 	// codes caches the requests_total child per status code, filled on
 	// first use; a race only resolves the same child twice.
 	codes [maxCode]atomic.Pointer[prometheus.Counter]
-	errs  [4]prometheus.Counter // by upstreamReason, see reasons
+	errs  [len(reasons)]prometheus.Counter // by upstreamReason, see reasons
 	// retries and budgetExceeded are nil for the version-less entries.
 	retries        prometheus.Counter
 	budgetExceeded prometheus.Counter
 }
 
-var reasons = [...]string{"connect", "reset", "timeout", "other"}
+var reasons = [...]string{"connect", "reset", "timeout", "too_large", "other"}
 
 func (m *Metrics) forVersion(model, version string) *versionMetrics {
 	vm := &versionMetrics{m: m, model: model, version: version}
@@ -167,7 +167,7 @@ func (vm *versionMetrics) counter(code int) prometheus.Counter {
 
 // upstreamError counts one failed upstream exchange.
 func (vm *versionMetrics) upstreamError(err error) {
-	if vm.version == "" {
+	if vm.version == "" || clientFault(err) {
 		return
 	}
 	r := upstreamReason(err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -43,6 +44,8 @@ type snapshot struct {
 	stickyKeys [][]byte
 	// byKey finds an endpoint of this snapshot by its health key.
 	byKey map[string]*routing.Endpoint
+	// trusted are the peers whose X-Forwarded-* are kept (trusted_proxies).
+	trusted []netip.Prefix
 }
 
 // upstream is the transport state of one endpoint, carried across reloads
@@ -56,6 +59,8 @@ type upstream struct {
 	// lim caps in-flight requests (limits.endpoint_concurrency = limN).
 	lim  limiter
 	limN int
+	// maxResp caps the answers hc reads whole (limits.max_response_bytes).
+	maxResp int
 	// slack is how late (ns) a deadline on its connections may fire: 1/64
 	// of the model's timeout (30 s: 0.47 s), never early. See
 	// lazyDeadlineConn.
@@ -86,16 +91,24 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		loadedAt:  s.now(),
 		table:     table,
 		unmatched: s.metrics.forVersion("", ""),
+		trusted:   configs.TrustedProxies(cfg),
 	}
 	kept := map[string]bool{}
+	var replaced []*upstream
 	snap.byKey = map[string]*routing.Endpoint{}
 	var targets []health.Target
 	for _, ep := range table.Endpoints() {
 		key := endpointKey(ep.Model, ep.Version, ep.URL)
 		mc := &cfg.Models[modelIndex(table, ep.Model)]
 		u, ok := old[key]
+		if ok && u.maxResp != mc.Limits.MaxResponseBytes {
+			// The cap is the HTTP/1.1 client's: a new client (and pool)
+			// serves the new cap; the old one closes its idle connections.
+			replaced = append(replaced, u)
+			ok = false
+		}
 		if !ok {
-			u = s.newUpstream(key, ep)
+			u = s.newUpstream(key, ep, mc.Limits.MaxResponseBytes)
 			u.lim = newLimiter(mc.Limits.EndpointConcurrency)
 			u.limN = mc.Limits.EndpointConcurrency
 		} else if u.limN != mc.Limits.EndpointConcurrency {
@@ -145,7 +158,7 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		}
 		snap.stickyKeys = append(snap.stickyKeys, sticky)
 	}
-	var gone []*upstream
+	gone := replaced
 	for key, u := range old {
 		if !kept[key] {
 			gone = append(gone, u)
@@ -193,8 +206,8 @@ func modelIndex(t *routing.Table, name string) int {
 // sets on the connection for the write, the read of the answer and the
 // reads of a streamed body, so a stalled stream cannot outlive it either.
 // Its connections move those deadlines lazily (lazyDeadlineConn).
-func (s *Server) newUpstream(key string, ep *routing.Endpoint) *upstream {
-	u := &upstream{key: key, h2c: ep.Scheme == "h2c"}
+func (s *Server) newUpstream(key string, ep *routing.Endpoint, maxResp int) *upstream {
+	u := &upstream{key: key, h2c: ep.Scheme == "h2c", maxResp: maxResp}
 	if u.h2c {
 		return u
 	}
@@ -204,8 +217,14 @@ func (s *Server) newUpstream(key string, ep *routing.Endpoint) *upstream {
 			if err != nil {
 				return nil, err
 			}
-			return &lazyDeadlineConn{Conn: c, slack: &u.slack, yieldFirstRead: true}, nil
+			return &lazyDeadlineConn{Conn: c, slack: &u.slack, yieldFirstRead: true, markWrites: true}, nil
 		},
+		// Answers read whole are capped (a declared Content-Length over
+		// the cap is refused before any allocation); streamed ones are
+		// read by the request path, which caps what it buffers itself.
+		MaxResponseBodySize: maxResp,
+		// fasthttp's errors would otherwise quote the upstream's bytes.
+		SecureErrorLogMessage:    true,
 		Addr:                     ep.Addr,
 		Name:                     "vane",
 		NoDefaultUserAgentHeader: true,

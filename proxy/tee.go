@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"encoding/binary"
+	"hash/maphash"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -18,9 +20,17 @@ import (
 const headerInferenceLen = "Inference-Header-Content-Length"
 
 // sampled decides once per request, from its id, whether it is sampled.
-func sampled(mod *routing.Model, rid []byte) bool {
+// The id is hashed with a per-process secret first (maphash's random
+// seed): a client choosing its X-Request-Id cannot choose, or dodge,
+// sampling, while an id's answer stays the same within the process.
+func (s *Server) sampled(mod *routing.Model, rid []byte) bool {
 	mc := &mod.Config.Monitor
-	return mod.Config.Protocol != configs.ProtocolGRPC && monitor.ShouldSample(mc.SampleRate, rid)
+	if mod.Config.Protocol == configs.ProtocolGRPC || !(mc.SampleRate > 0) {
+		return false
+	}
+	var key [8]byte
+	binary.LittleEndian.PutUint64(key[:], maphash.Bytes(s.sampleSeed, rid))
+	return monitor.ShouldSample(mc.SampleRate, key[:])
 }
 
 // sample1 hands a whole HTTP/1.1 exchange, its answer in ctx.Response
