@@ -169,11 +169,9 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 
 // syncRoutable sets every endpoint's routable flag in snap from health.
 func (s *Server) syncRoutable(snap *snapshot) {
-	for key, ep := range snap.byKey {
-		if r := s.health.Routable(key); ep.Routable() != r {
-			snap.table.SetRoutable(ep, r)
-		}
-	}
+	snap.table.SyncRoutable(func(ep *routing.Endpoint) bool {
+		return s.health.Routable(endpointKey(ep.Model, ep.Version, ep.URL))
+	})
 }
 
 // onHealthChange applies a health or breaker transition to the snapshot
