@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vaneproxy/vane/routing"
 )
 
 // Metrics are the data plane's Prometheus metrics. All are registered on the
@@ -184,16 +186,15 @@ func (vm *versionMetrics) upstreamError(err error) {
 func (m *Metrics) publishWeights(s *snapshot, prev *snapshot) {
 	live := map[[2]string]bool{}
 	for _, mod := range s.table.Models() {
-		shares := mod.Shares()
-		for i, v := range mod.Versions {
-			m.weight.WithLabelValues(mod.Name, v.Name).Set(v.Weight)
-			m.share.WithLabelValues(mod.Name, v.Name).Set(shares[i])
+		m.publishModel(mod)
+		for _, v := range mod.Versions {
 			live[[2]string{mod.Name, v.Name}] = true
 		}
 	}
 	if prev == nil {
 		return
 	}
+	forgetGone(s, prev)
 	for _, mod := range prev.table.Models() {
 		for _, v := range mod.Versions {
 			if !live[[2]string{mod.Name, v.Name}] {
@@ -201,5 +202,61 @@ func (m *Metrics) publishWeights(s *snapshot, prev *snapshot) {
 				m.share.DeleteLabelValues(mod.Name, v.Name)
 			}
 		}
+	}
+}
+
+// publishModel sets the weight and share gauges of one model's versions.
+func (m *Metrics) publishModel(mod *routing.Model) {
+	if mod == nil {
+		return
+	}
+	shares := mod.Shares()
+	for i, v := range mod.Versions {
+		m.weight.WithLabelValues(mod.Name, v.Name).Set(v.Weight)
+		m.share.WithLabelValues(mod.Name, v.Name).Set(shares[i])
+	}
+}
+
+// forgetGone deletes the series of the models and versions prev served and
+// s does not: a removed model's request counts, latencies, retries and
+// upstream errors leave /metrics with it. Each deletion names its labels
+// exactly (DeletePartialMatch scans every series: O(n²) for n removals).
+func forgetGone(s, prev *snapshot) {
+	live := map[*versionMetrics]bool{}
+	for mi, row := range s.metrics {
+		for _, vm := range row {
+			live[vm] = true
+		}
+		live[s.noVersion[mi]] = true
+	}
+	for mi, row := range prev.metrics {
+		for _, vm := range row {
+			if !live[vm] {
+				vm.forget()
+			}
+		}
+		if vm := prev.noVersion[mi]; !live[vm] {
+			vm.forget()
+		}
+	}
+}
+
+// forget deletes every series of vm's (model, version).
+func (vm *versionMetrics) forget() {
+	m := vm.m
+	for code := range vm.codes {
+		if vm.codes[code].Load() != nil {
+			m.requests.DeleteLabelValues(vm.model, vm.version, strconv.Itoa(code))
+		}
+	}
+	m.requests.DeleteLabelValues(vm.model, vm.version, "other")
+	if vm.version == "" {
+		return
+	}
+	m.duration.DeleteLabelValues(vm.model, vm.version)
+	m.retries.DeleteLabelValues(vm.model, vm.version)
+	m.budgetExceeded.DeleteLabelValues(vm.model, vm.version)
+	for _, r := range reasons {
+		m.upstreamErrors.DeleteLabelValues(vm.model, vm.version, r)
 	}
 }

@@ -46,6 +46,8 @@ type snapshot struct {
 	byKey map[string]*routing.Endpoint
 	// trusted are the peers whose X-Forwarded-* are kept (trusted_proxies).
 	trusted []netip.Prefix
+	// byModel finds a model of this snapshot by name.
+	byModel map[string]*routing.Model
 }
 
 // upstream is the transport state of one endpoint, carried across reloads
@@ -86,12 +88,36 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		return nil, nil, fmt.Errorf("building routing table: %w", err)
 	}
 	snap := &snapshot{
-		cfg:       cfg,
-		hash:      configs.Hash(raw),
-		loadedAt:  s.now(),
-		table:     table,
-		unmatched: s.metrics.forVersion("", ""),
-		trusted:   configs.TrustedProxies(cfg),
+		cfg:      cfg,
+		hash:     configs.Hash(raw),
+		loadedAt: s.now(),
+		table:    table,
+		trusted:  configs.TrustedProxies(cfg),
+		byModel:  make(map[string]*routing.Model, len(table.Models())),
+	}
+	for _, m := range table.Models() {
+		snap.byModel[m.Name] = m
+	}
+	// A (model, version) keeps its metrics handles across reloads: their
+	// caches, and the series to delete when it leaves the config.
+	prevVM := map[[2]string]*versionMetrics{}
+	if prev != nil {
+		snap.unmatched = prev.unmatched
+		for mi, row := range prev.metrics {
+			for _, vm := range row {
+				prevVM[[2]string{vm.model, vm.version}] = vm
+			}
+			vm := prev.noVersion[mi]
+			prevVM[[2]string{vm.model, vm.version}] = vm
+		}
+	} else {
+		snap.unmatched = s.metrics.forVersion("", "")
+	}
+	vmFor := func(model, version string) *versionMetrics {
+		if vm := prevVM[[2]string{model, version}]; vm != nil {
+			return vm
+		}
+		return s.metrics.forVersion(model, version)
 	}
 	kept := map[string]bool{}
 	var replaced []*upstream
@@ -99,7 +125,7 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 	var targets []health.Target
 	for _, ep := range table.Endpoints() {
 		key := endpointKey(ep.Model, ep.Version, ep.URL)
-		mc := &cfg.Models[modelIndex(table, ep.Model)]
+		mc := &cfg.Models[snap.byModel[ep.Model].Index]
 		u, ok := old[key]
 		if ok && u.maxResp != mc.Limits.MaxResponseBytes {
 			// The cap is the HTTP/1.1 client's: a new client (and pool)
@@ -140,18 +166,18 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 	for _, m := range table.Models() {
 		row := make([]*versionMetrics, len(m.Versions))
 		for i, v := range m.Versions {
-			row[i] = s.metrics.forVersion(m.Name, v.Name)
+			row[i] = vmFor(m.Name, v.Name)
 		}
 		snap.metrics = append(snap.metrics, row)
 		var prevPol *policy
 		var prevCfg *configs.Model
 		if prev != nil {
-			if pi := modelIndex(prev.table, m.Name); pi >= 0 {
-				prevPol, prevCfg = prev.policies[pi], &prev.cfg.Models[pi]
+			if pm := prev.byModel[m.Name]; pm != nil {
+				prevPol, prevCfg = prev.policies[pm.Index], &prev.cfg.Models[pm.Index]
 			}
 		}
 		snap.policies = append(snap.policies, newPolicy(&cfg.Models[m.Index], prevPol, prevCfg))
-		snap.noVersion = append(snap.noVersion, s.metrics.forVersion(m.Name, ""))
+		snap.noVersion = append(snap.noVersion, vmFor(m.Name, ""))
 		var sticky []byte
 		if h := cfg.Models[m.Index].Routing.StickyHeader; h != "" {
 			sticky = fasthttp.AppendNormalizedHeaderKey(nil, h)
@@ -184,18 +210,8 @@ func (s *Server) onHealthChange(key string, routable bool) {
 	}
 	if ep := snap.byKey[key]; ep != nil && ep.Routable() != routable {
 		snap.table.SetRoutable(ep, routable)
-		s.metrics.publishWeights(snap, nil)
+		s.metrics.publishModel(snap.byModel[ep.Model]) // only its model's shares moved
 	}
-}
-
-// modelIndex is the index of the model named name in t, or -1.
-func modelIndex(t *routing.Table, name string) int {
-	for i, m := range t.Models() {
-		if m.Name == name {
-			return i
-		}
-	}
-	return -1
 }
 
 // newUpstream creates the transport state of one endpoint. Its HTTP/1.1
