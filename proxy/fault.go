@@ -68,6 +68,8 @@ type clientSide struct {
 	stalled bool
 	// bodyLen is the request body's length, -1 when unknown.
 	bodyLen int64
+	// expired: the model's timeout had passed when the exchange failed.
+	expired bool
 }
 
 // classify maps a failed exchange's transport error to vane's error: a
@@ -84,7 +86,7 @@ func classify(err error, c clientSide) error {
 		return fmt.Errorf("%w: %w", ErrClientGone, err)
 	case c.bodyErr != nil:
 		return fmt.Errorf("%w: %w", ErrClientBody, c.bodyErr)
-	case c.stalled && isTimeout(err):
+	case c.stalled && (c.expired || isTimeout(err)):
 		return fmt.Errorf("%w: %w", ErrClientTimeout, err)
 	case refused(err, c.bodyLen):
 		return fmt.Errorf("%w: %w", ErrBodyRefused, err)

@@ -105,7 +105,7 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			tg := r.Context().Value(targetKey{}).(*target)
-			err = classify(err, tg.clientSide(r.ContentLength))
+			err = classify(err, tg.clientSide(r))
 			tg.vm.upstreamError(err)
 			tg.err = err
 			writeError(w, err, tg.model, tg.ver, tg.rid)
@@ -157,6 +157,10 @@ func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody {
 		tg.body = &bodyWatch{rc: r.Body}
 		r.Body = tg.body
+		// A read of the client's body does not end with the model's
+		// timeout; closing the body ends it, so that the upstream
+		// exchange, which waits for its body writer, ends on time too.
+		defer context.AfterFunc(ctx, func() { _ = tg.body.Close() })()
 	}
 	ctx = context.WithValue(ctx, targetKey{}, tg)
 	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
@@ -188,9 +192,10 @@ func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 	s.rp.ServeHTTP(sw, r.WithContext(ctx))
 }
 
-// clientSide is what the target knows of the client's part in a failure.
-func (tg *target) clientSide(bodyLen int64) clientSide {
-	c := clientSide{gone: tg.client.Err() != nil, bodyLen: bodyLen}
+// clientSide is what the target knows of the client's part in the failure
+// of r (the request with the model's timeout).
+func (tg *target) clientSide(r *http.Request) clientSide {
+	c := clientSide{gone: tg.client.Err() != nil, bodyLen: r.ContentLength, expired: r.Context().Err() != nil}
 	if tg.body != nil {
 		c.bodyErr, c.stalled = tg.body.state()
 	}
