@@ -110,18 +110,24 @@ func dialH2(t *testing.T, addr string, settings ...http2.Setting) *h2conn {
 // headers opens a stream; fields after the pseudo-headers come in pairs.
 func (h *h2conn) headers(t *testing.T, method, path string, endStream bool, fields ...string) uint32 {
 	t.Helper()
+	id, err := h.tryHeaders(method, path, endStream, fields...)
+	require.NoError(t, err)
+	return id
+}
+
+// tryHeaders is headers for connections the server may have closed.
+func (h *h2conn) tryHeaders(method, path string, endStream bool, fields ...string) (uint32, error) {
 	h.buf.Reset()
-	for _, f := range [][2]string{{":method", method}, {":scheme", "http"}, {":authority", "vane.test"}, {":path", path}} {
-		require.NoError(t, h.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]}))
-	}
-	for i := 0; i+1 < len(fields); i += 2 {
-		require.NoError(t, h.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]}))
+	all := append([]string{":method", method, ":scheme", "http", ":authority", "vane.test", ":path", path}, fields...)
+	for i := 0; i+1 < len(all); i += 2 {
+		if err := h.enc.WriteField(hpack.HeaderField{Name: all[i], Value: all[i+1]}); err != nil {
+			return 0, err
+		}
 	}
 	id := h.next
 	h.next += 2
-	require.NoError(t, h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: h.buf.Bytes(),
-		EndStream: endStream, EndHeaders: true}))
-	return id
+	return id, h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: h.buf.Bytes(),
+		EndStream: endStream, EndHeaders: true})
 }
 
 // h2resp is what one stream got.
