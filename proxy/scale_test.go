@@ -78,7 +78,7 @@ func threadCPU() time.Duration {
 // The assertion is on the ratio of the reloads' own CPU time between two
 // sizes, with a wide margin (linear: 4; quadratic: 16).
 func TestReloadScalesLinearly(t *testing.T) {
-	const small, large = 500, 2000
+	const small, large = 200, 800
 	one := manyModels(1)
 	for _, tc := range []struct {
 		name string
@@ -86,15 +86,14 @@ func TestReloadScalesLinearly(t *testing.T) {
 		back bool // reload from the big config to one model
 	}{
 		{"models to one", manyModels, true},
-		{"one to models", manyModels, false},
 		{"versions", manyVersions, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			measure := func(n int) time.Duration {
 				if tc.back {
-					return reloadCost(t, tc.cfg(n), one, 3)
+					return reloadCost(t, tc.cfg(n), one, 2)
 				}
-				return reloadCost(t, one, tc.cfg(n), 3)
+				return reloadCost(t, one, tc.cfg(n), 2)
 			}
 			ds, dl := measure(small), measure(large)
 			ratio := float64(dl) / float64(max(ds, time.Microsecond))
