@@ -46,7 +46,7 @@ instructions:
 
 ## soak: the long fault tests (VANE_SOAK=1), then ten million requests at 256 connections printing RSS (TOTAL=... to change)
 soak:
-	VANE_SOAK=1 $(GO) test -race -count=1 -timeout 30m -run 'Reload|ConfigMap|Overload|SlowClients|SlowMonitor' ./proxy
+	VANE_SOAK=1 $(GO) test -race -count=1 -timeout 30m -run 'Reload|ConfigMap|Overload|SlowClients|SlowMonitor|Huge|CutH2C|ClientFaults|Refused|NonReading|H2CStream' ./proxy
 	bash bench/soak.sh
 
 ## fuzz: every fuzz target for FUZZTIME each (seed corpora live in testdata/fuzz)

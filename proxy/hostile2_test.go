@@ -266,7 +266,9 @@ func TestH2CStreamLimits(t *testing.T) {
 	var err error
 	// 300 reset streams: thrice the threshold, yet few enough that x/net's own
 	// guard (too many handlers queued) does not close the connection.
-	for i := 0; i < 300 && err == nil; i++ {
+	i := 0
+	defer func() { t.Logf("%d reset streams written before the close was seen", i) }()
+	for ; i < 300 && err == nil; i++ {
 		var id uint32
 		if id, err = h.tryHeaders("POST", "/x", true); err == nil {
 			err = h.fr.WriteRSTStream(id, 0x8)

@@ -59,6 +59,7 @@ func TestHugeAnswersAreRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := startVane(t, withModelKeys(hostileConfig(tc.url, tc.protocol, "5s", ""), tc.limit))
+			start := time.Now()
 			for range 3 {
 				resp, body := post(t, v.url+"/v1/models/m:predict", "{}", nil)
 				require.Equal(t, tc.code, resp.StatusCode, body)
@@ -71,6 +72,7 @@ func TestHugeAnswersAreRefused(t *testing.T) {
 			}
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
+			t.Logf("3 requests in %v; heap in use after: %d MiB", time.Since(start), ms.HeapAlloc>>20)
 			assert.Less(t, ms.HeapAlloc, uint64(256<<20), "vane's heap")
 			if tc.code == 502 {
 				assert.Equal(t, 3.0, metricSum(t, v.admin, "vane_upstream_errors_total", `reason="too_large"`))
@@ -107,6 +109,8 @@ func endlessBackend(t *testing.T) string {
 // eventually200 posts to /fast until it gets 200, for at most 10 s.
 func eventually200(t *testing.T, v *vane) {
 	t.Helper()
+	start := time.Now()
+	defer func() { t.Logf("slot given back within %v", time.Since(start).Round(10*time.Millisecond)) }()
 	client := &http.Client{Timeout: 2 * time.Second}
 	require.Eventually(t, func() bool {
 		resp, err := client.Post(v.url+"/fast", "application/json", strings.NewReader("{}"))
