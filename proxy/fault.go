@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"syscall"
 
 	"github.com/valyala/fasthttp"
 )
@@ -101,10 +102,17 @@ func classify(err error, c clientSide) error {
 	}
 }
 
-// refused reports a write of a large request body that the endpoint cut.
+// refused reports a large request body that the endpoint cut: a write of
+// it failed, or the connection was reset (or closed) before any answer,
+// which is what a refusing endpoint's close looks like once the body sat
+// in the socket buffers.
 func refused(err error, bodyLen int64) bool {
+	if bodyLen < refusedBodyMin || isTimeout(err) {
+		return false
+	}
 	var we *requestWriteError
-	return bodyLen >= refusedBodyMin && errors.As(err, &we) && !isTimeout(err)
+	return errors.As(err, &we) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, fasthttp.ErrConnectionClosed)
 }
 
 // unsendable reports the fasthttp errors of a request that cannot be sent
