@@ -281,3 +281,41 @@ func TestH2CStreamLimits(t *testing.T) {
 	resp, body := post(t, v.url+"/ok", "{}", nil)
 	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
 }
+
+// A keep-alive connection's next request is not hurt by the write deadline
+// of the one before (which bounded that answer): an Expect: 100-continue,
+// answered before the handler runs, still goes out.
+func TestWriteDeadlineDoesNotOutliveItsRequest(t *testing.T) {
+	b := backend(t, "v1")
+	v := startVane(t, hostileConfig(b.URL, "raw", "100ms", ""))
+	c, err := net.Dial("tcp", v.addr)
+	require.NoError(t, err)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	send := func(expect bool) {
+		t.Helper()
+		hdr := "POST /x HTTP/1.1\r\nHost: vane.test\r\nContent-Length: 2\r\n"
+		if expect {
+			hdr += "Expect: 100-continue\r\n"
+		}
+		_, err := io.WriteString(c, hdr+"\r\n")
+		require.NoError(t, err)
+		if expect {
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			line, err := br.ReadString('\n')
+			require.NoError(t, err, "no 100 Continue")
+			require.Contains(t, line, "100")
+			_, _ = br.ReadString('\n')
+		}
+		_, err = io.WriteString(c, "{}")
+		require.NoError(t, err)
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	send(false)
+	// Past the first request's write deadline, slack (serverSlack) included.
+	time.Sleep(100*time.Millisecond + writeGrace + time.Duration(serverSlack.Load()) + 300*time.Millisecond)
+	send(true)
+}

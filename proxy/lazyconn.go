@@ -30,9 +30,20 @@ type lazyDeadlineConn struct {
 	// markWrites wraps write errors in requestWriteError (upstream
 	// connections: classify tells a refused request body by it).
 	markWrites bool
+	// perRequestWrites (client connections): the write deadline bounds
+	// one answer. A read after it was set starts the next request, and a
+	// write before that request sets its own (fasthttp's 100 Continue)
+	// goes without: staleWrite marks that, at the cost of a flag per read.
+	perRequestWrites bool
+	staleWrite       bool
 }
 
 func (c *lazyDeadlineConn) Write(p []byte) (int, error) {
+	if c.staleWrite {
+		c.staleWrite = false
+		c.write = time.Time{}
+		_ = c.Conn.SetWriteDeadline(time.Time{})
+	}
 	c.wrote = true
 	n, err := c.Conn.Write(p)
 	if err != nil && c.markWrites {
@@ -57,6 +68,9 @@ func (c *lazyDeadlineConn) Read(p []byte) (int, error) {
 		c.wrote = false
 		runtime.Gosched()
 	}
+	if c.perRequestWrites && !c.write.IsZero() {
+		c.staleWrite = true
+	}
 	return c.Conn.Read(p)
 }
 
@@ -65,6 +79,7 @@ func (c *lazyDeadlineConn) SetReadDeadline(t time.Time) error {
 }
 
 func (c *lazyDeadlineConn) SetWriteDeadline(t time.Time) error {
+	c.staleWrite = false
 	return c.move(&c.write, t, c.Conn.SetWriteDeadline)
 }
 

@@ -330,7 +330,7 @@ func (s *Server) demux(c net.Conn, h1 *chanListener) {
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	if !isH2 {
-		if !h1.deliver(&lazyDeadlineConn{Conn: pc, slack: serverSlack}) {
+		if !h1.deliver(&lazyDeadlineConn{Conn: pc, slack: serverSlack, perRequestWrites: true}) {
 			_ = c.Close()
 		}
 		return
