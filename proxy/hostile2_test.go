@@ -319,3 +319,43 @@ func TestWriteDeadlineDoesNotOutliveItsRequest(t *testing.T) {
 	time.Sleep(100*time.Millisecond + writeGrace + time.Duration(serverSlack.Load()) + 300*time.Millisecond)
 	send(true)
 }
+
+// Streams of many h2c connections share upstream connections: 300
+// concurrent streams to a slow HTTP/1.1 backend open at most
+// maxUpstreamConnsH2 connections to it (each stream used to dial its own).
+func TestH2CStreamsShareUpstreamConnections(t *testing.T) {
+	var conns connCounter
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.Method == http.MethodPost {
+			time.Sleep(300 * time.Millisecond)
+		}
+		_, _ = io.WriteString(w, "{}")
+	}))
+	s.Config.ConnState = conns.hook
+	s.Start()
+	t.Cleanup(s.Close)
+	v := startVane(t, hostileConfig(s.URL, "raw", "10s", ""))
+	var hs []*h2conn
+	ids := map[*h2conn][]uint32{}
+	for range 3 {
+		h := dialH2(t, v.addr)
+		hs = append(hs, h)
+		for range h2MaxStreams {
+			ids[h] = append(ids[h], h.headers(t, "POST", "/x", true))
+		}
+	}
+	ok := 0
+	for _, h := range hs {
+		got := map[uint32]*h2resp{}
+		require.NoError(t, h.collect(10*time.Second, got, allEnded(got, ids[h])))
+		for _, id := range ids[h] {
+			if got[id].status == http.StatusOK {
+				ok++
+			}
+		}
+	}
+	assert.Equal(t, 3*h2MaxStreams, ok)
+	t.Logf("%d streams, %d upstream connections at most at once", ok, conns.peak.Load())
+	assert.LessOrEqual(t, conns.peak.Load(), int64(maxUpstreamConnsH2+2), "2 for the probes")
+}

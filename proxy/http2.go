@@ -44,6 +44,10 @@ type target struct {
 
 type targetKey struct{}
 
+// maxUpstreamConnsH2 caps the HTTP/1.1 connections that requests arriving
+// over h2c open to one endpoint; more streams wait for one.
+const maxUpstreamConnsH2 = 256
+
 // transports carry the net/http side: HTTP/2 cleartext to h2c:// endpoints
 // and HTTP/1.1 to http:// endpoints. Neither consults proxy environment
 // variables: vane dials only configured endpoints.
@@ -61,7 +65,7 @@ func newTransports() *transports {
 			// Streams share connections: beyond this many per endpoint
 			// a stream waits for one (within its model's timeout) rather
 			// than each of thousands of streams dialing its own.
-			MaxConnsPerHost:   256,
+			MaxConnsPerHost:   maxUpstreamConnsH2,
 			IdleConnTimeout:   90 * time.Second,
 			ForceAttemptHTTP2: false,
 		},
