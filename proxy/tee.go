@@ -28,6 +28,9 @@ func (s *Server) sampled(mod *routing.Model, rid []byte) bool {
 	if mod.Config.Protocol == configs.ProtocolGRPC || !(mc.SampleRate > 0) {
 		return false
 	}
+	if mc.SampleRate >= 1 {
+		return true // no hash to compute
+	}
 	var key [8]byte
 	binary.LittleEndian.PutUint64(key[:], maphash.Bytes(s.sampleSeed, rid))
 	return monitor.ShouldSample(mc.SampleRate, key[:])
