@@ -176,6 +176,10 @@ func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		p := recover()
 		code, err := sw.code, tg.err
+		// The breaker judges an answer by its status once its headers
+		// were sent, as on HTTP/1.1; a cut afterwards is counted and
+		// logged but not charged.
+		breakerErr := err
 		if p != nil && err == nil {
 			err = tg.aborted(sw, ctx)
 			tg.vm.upstreamError(err)
@@ -183,7 +187,7 @@ func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ErrClientGone) {
 			code = statusClientClosed
 		}
-		a.record(ep, code, err)
+		a.record(ep, code, breakerErr)
 		snap.done(ep)
 		vm.observe(code, s.now().Sub(start))
 		if err != nil {
