@@ -121,13 +121,18 @@ type versionMetrics struct {
 	version  string
 	duration prometheus.Observer
 	// codes caches the requests_total child per status code, filled on
-	// first use; a race only resolves the same child twice.
-	codes [maxCode]atomic.Pointer[prometheus.Counter]
+	// first use; a race only resolves the same child twice. The cache
+	// (8 KiB) is allocated at the first request: 10,000 models that get
+	// no traffic cost nothing.
+	codes atomic.Pointer[codeCache]
 	errs  [len(reasons)]prometheus.Counter // by upstreamReason, see reasons
 	// retries and budgetExceeded are nil for the version-less entries.
 	retries        prometheus.Counter
 	budgetExceeded prometheus.Counter
 }
+
+// codeCache is a versionMetrics' requests_total children by status code.
+type codeCache [maxCode]atomic.Pointer[prometheus.Counter]
 
 var reasons = [...]string{"connect", "reset", "timeout", "too_large", "other"}
 
@@ -159,11 +164,16 @@ func (vm *versionMetrics) counter(code int) prometheus.Counter {
 	if code < 0 || code >= maxCode {
 		return vm.m.requests.WithLabelValues(vm.model, vm.version, "other")
 	}
-	if c := vm.codes[code].Load(); c != nil {
+	cc := vm.codes.Load()
+	if cc == nil {
+		vm.codes.CompareAndSwap(nil, new(codeCache))
+		cc = vm.codes.Load()
+	}
+	if c := cc[code].Load(); c != nil {
 		return *c
 	}
 	c := vm.m.requests.WithLabelValues(vm.model, vm.version, strconv.Itoa(code))
-	vm.codes[code].Store(&c)
+	cc[code].Store(&c)
 	return c
 }
 
@@ -244,9 +254,11 @@ func forgetGone(s, prev *snapshot) {
 // forget deletes every series of vm's (model, version).
 func (vm *versionMetrics) forget() {
 	m := vm.m
-	for code := range vm.codes {
-		if vm.codes[code].Load() != nil {
-			m.requests.DeleteLabelValues(vm.model, vm.version, strconv.Itoa(code))
+	if cc := vm.codes.Load(); cc != nil {
+		for code := range cc {
+			if cc[code].Load() != nil {
+				m.requests.DeleteLabelValues(vm.model, vm.version, strconv.Itoa(code))
+			}
 		}
 	}
 	m.requests.DeleteLabelValues(vm.model, vm.version, "other")
