@@ -215,18 +215,24 @@ func TestClientFaultsNeverOpenTheBreaker(t *testing.T) {
 	})
 }
 
-// A backend that refuses a large body (answers and closes while it is
-// being sent) is not charged for it: the client gets 413.
+// A backend that refuses a large body (answers 413 and closes while it is
+// being sent) is not charged for it: the client gets the backend's 413
+// (or vane's, when the close destroyed the answer).
 func TestRefusedBodiesAreTheClients(t *testing.T) {
 	url := hostileBackend(t, func(c net.Conn, r *http.Request, _ *bufio.Reader) {
-		_, _ = io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		_, _ = io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 15\r\nConnection: close\r\n\r\nbackend refused")
 	})
 	v := startVane(t, hostileConfig(url, "kserve-v1", "2s", ""))
 	big := strings.Repeat("x", 4<<20)
+	forwarded := 0
 	for range 30 {
 		resp, body := post(t, v.url+"/v1/models/m:predict", big, nil)
 		require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, body)
+		if body == "backend refused" {
+			forwarded++
+		}
 	}
+	t.Logf("the backend's own 413 forwarded %d times of 30", forwarded)
 	assert.Zero(t, metricSum(t, v.admin, "vane_circuit_breaker_open"), "breaker opened")
 	resp, body := post(t, v.url+"/v1/models/m:predict", "{}", nil)
 	assert.NotEqual(t, http.StatusServiceUnavailable, resp.StatusCode, body)

@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"errors"
 	"net"
+	"syscall"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -27,9 +29,14 @@ type lazyDeadlineConn struct {
 	// other goroutines first (upstream connections; see Read).
 	yieldFirstRead bool
 	wrote          bool // a write came after the last read
-	// markWrites wraps write errors in requestWriteError (upstream
-	// connections: classify tells a refused request body by it).
-	markWrites bool
+	// markWrites (upstream connections): a write that finds the
+	// connection closed by the endpoint (EPIPE, ECONNRESET) is taken as
+	// written, and so is every later one, so that the client reads the
+	// answer the endpoint may have sent before closing (nginx forwards a
+	// backend's early 413 the same way); if there is none the read fails.
+	// Other write errors are wrapped in requestWriteError for classify.
+	markWrites  bool
+	writeBroken bool
 	// perRequestWrites (client connections): the write deadline bounds
 	// one answer. A read after it was set starts the next request, and a
 	// write before that request sets its own (fasthttp's 100 Continue)
@@ -44,9 +51,16 @@ func (c *lazyDeadlineConn) Write(p []byte) (int, error) {
 		c.write = time.Time{}
 		_ = c.Conn.SetWriteDeadline(time.Time{})
 	}
+	if c.writeBroken {
+		return len(p), nil
+	}
 	c.wrote = true
 	n, err := c.Conn.Write(p)
 	if err != nil && c.markWrites {
+		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			c.writeBroken = true
+			return len(p), nil
+		}
 		err = &requestWriteError{err: err}
 	}
 	return n, err
