@@ -3,9 +3,9 @@ package proxy
 import (
 	"errors"
 	"net"
-	"syscall"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
