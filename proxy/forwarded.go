@@ -31,6 +31,9 @@ const (
 	headerForwarded = "Forwarded"
 )
 
+// keyForwarded is Forwarded's canonical form, for PeekCanonical.
+var keyForwarded = []byte(headerForwarded)
+
 // spoofNames are the names whose underscore variants are dropped.
 var spoofNames = [...]string{headerXFF, headerXFProto, headerXFHost, headerForwarded, "X-Real-Ip"}
 
@@ -105,7 +108,7 @@ func forwarded1(req *fasthttp.Request, trusted []netip.Prefix, peer netip.Addr, 
 	if !trust || len(h.PeekCanonical(keyForwardedHst)) == 0 {
 		h.SetCanonical(keyForwardedHst, h.Host())
 	}
-	if !trust {
+	if !trust && len(h.PeekCanonical(keyForwarded)) > 0 {
 		h.Del(headerForwarded)
 	}
 	return buf
