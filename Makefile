@@ -51,7 +51,7 @@ instructions:
 
 ## soak: the long fault tests (VANE_SOAK=1), then ten million requests at 256 connections printing RSS (TOTAL=... to change)
 soak:
-	VANE_SOAK=1 $(GO) test -race -count=1 -timeout 30m -run 'Reload|ConfigMap|Overload|SlowClients|SlowMonitor' ./proxy
+	VANE_SOAK=1 $(GO) test -race -count=1 -timeout 30m -run 'Reload|ConfigMap|Overload|SlowClients|SlowMonitor|Huge|CutH2C|ClientFaults|Refused|NonReading|H2CStream' ./proxy
 	bash bench/soak.sh
 
 ## alerts-e2e: a real Prometheus with deploy/prometheus's rules fires endpoint-down and error-ratio alerts (~3 min; needs prometheus)

@@ -36,6 +36,10 @@ type Config struct {
 	Shadowing Shadowing `yaml:"shadowing"`
 	// Feedback configures the ground-truth join (POST /feedback).
 	Feedback Feedback `yaml:"feedback"`
+	// TrustedProxies are the peers (CIDRs or addresses) whose
+	// X-Forwarded-For, -Proto and -Host vane keeps; from any other peer vane
+	// sets them itself. Default none.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Sampling configures the bounded queue that carries request/response
@@ -138,6 +142,10 @@ type Limits struct {
 	// that finds every endpoint of its version full gets 503 with
 	// Retry-After. 0 (the default) means no limit; negative is invalid.
 	EndpointConcurrency int `yaml:"endpoint_concurrency"`
+	// MaxResponseBytes caps an answer vane reads whole before sending it
+	// (sized HTTP/1.1 answers); beyond it the client gets 502. Streamed
+	// answers are not capped. Default 64 MiB (DefaultMaxResponseBytes).
+	MaxResponseBytes int `yaml:"max_response_bytes"`
 }
 
 // Match selects requests. Every set matcher must hold; among models whose

@@ -148,6 +148,7 @@ func modelDefaults(m *Model, idx nodeIndex, path string) {
 	setDefault(&r.OnStatuses, idx, at("retry.on_statuses"), DefaultRetryOnStatuses())
 
 	setDefault(&m.Limits.EndpointConcurrency, idx, at("limits.endpoint_concurrency"), DefaultEndpointConcurrency)
+	setDefault(&m.Limits.MaxResponseBytes, idx, at("limits.max_response_bytes"), DefaultMaxResponseBytes)
 
 	monitorDefaults(&m.Monitor, idx, at("monitor"))
 	rolloutDefaults(m, idx, at("rollout"))

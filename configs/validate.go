@@ -32,6 +32,7 @@ func validate(c *Config, idx nodeIndex) Errors {
 	v.atLeast("sampling.queue_size", c.Sampling.QueueSize, 1)
 	v.atLeast("sampling.workers", c.Sampling.Workers, 1)
 	v.shadowing(c)
+	v.limits(c)
 	if len(c.Models) == 0 {
 		v.add("models", "at least one model is required")
 	}

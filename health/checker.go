@@ -82,6 +82,7 @@ type Checker struct {
 	now      func() time.Time
 	onChange func(string, bool)
 	metrics  *metrics
+	probes   *probeTransports
 
 	// view is the current key → target map, replaced whole by Update so
 	// that readers need no lock.
@@ -103,7 +104,7 @@ func NewChecker(opts Options) (*Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Checker{log: opts.Logger, now: opts.Now, onChange: opts.OnChange, metrics: m}
+	c := &Checker{log: opts.Logger, now: opts.Now, onChange: opts.OnChange, metrics: m, probes: newProbeTransports()}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -252,6 +253,7 @@ func (c *Checker) Run(ctx context.Context) {
 	c.mu.Unlock()
 	cancel()
 	c.wg.Wait()
+	c.probes.close()
 }
 
 func (c *Checker) lookup(key string) *target { return (*c.view.Load())[key] }

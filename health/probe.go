@@ -42,6 +42,8 @@ type httpProber struct {
 	url       string
 	transport *http.Transport
 	client    *http.Client
+	// shared: the transport is the Checker's, closed with it.
+	shared bool
 }
 
 // maxDrain bounds how much of a probe's answer is read so that the
@@ -94,4 +96,8 @@ func (p *httpProber) probe(ctx context.Context) error {
 	return nil
 }
 
-func (p *httpProber) close() { p.transport.CloseIdleConnections() }
+func (p *httpProber) close() {
+	if !p.shared {
+		p.transport.CloseIdleConnections()
+	}
+}

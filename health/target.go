@@ -94,7 +94,7 @@ func (c *Checker) probeLoop(ctx context.Context, t *target, cfg Target, prev <-c
 			return
 		}
 	}
-	p := newProber(cfg)
+	p := c.newProber(cfg)
 	defer p.close()
 	interval := orDefault(cfg.Health.Interval, defaultInterval)
 	timer := time.NewTimer(0)

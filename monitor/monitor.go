@@ -257,7 +257,9 @@ func (m *Monitor) forgetRemoved(old, snap *snapshot, now time.Time, ev *[]alertE
 			m.log.Info("drift monitor state dropped: version left the config", "model", vs.model, "version", vs.version)
 		}
 		if nms == nil {
-			m.metrics.dropped.DeletePartialMatch(prometheus.Labels{"model": oms.name})
+			for _, r := range knownReasons { // exact labels: DeletePartialMatch is O(series)
+				m.metrics.dropped.DeleteLabelValues(oms.name, r)
+			}
 		}
 	}
 }

@@ -125,6 +125,10 @@ func (m *Monitor) safeProcess(w *worker, s *Sample) {
 	m.process(w, s)
 }
 
+// MaxRowsPerSample caps the rows one sample (one request of a batch) adds to
+// its version's window: the rest are not monitored.
+const MaxRowsPerSample = 100
+
 // process decodes one sample and feeds its rows to its version.
 func (m *Monitor) process(w *worker, s *Sample) {
 	defer m.Release(s)
@@ -153,6 +157,9 @@ func (m *Monitor) process(w *worker, s *Sample) {
 		m.log.Debug("monitor: sample not decoded", "model", s.Model, "version", s.Version,
 			"request_id", s.RequestID, "err", err)
 		return
+	}
+	if len(rows) > MaxRowsPerSample { // one request must not fill (or close) windows by itself
+		rows = rows[:MaxRowsPerSample]
 	}
 	if m.onPred != nil {
 		m.onPred(s.Model, s.Version, s.RequestID, rows)

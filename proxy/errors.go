@@ -33,13 +33,17 @@ var (
 
 // apiError is the JSON body of every answer vane makes itself.
 type apiError struct {
-	Error   string `json:"error"`
-	Model   string `json:"model,omitempty"`
-	Version string `json:"version,omitempty"`
+	Error     string `json:"error"`
+	Model     string `json:"model,omitempty"`
+	Version   string `json:"version,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // statusOf is the one place that maps vane's errors to HTTP statuses.
 func statusOf(err error) int {
+	if code := faultStatus(err); code != 0 {
+		return code
+	}
 	switch {
 	case errors.Is(err, routing.ErrUnknownVersion), errors.Is(err, ErrAmbiguousFraming):
 		return http.StatusBadRequest
@@ -68,6 +72,8 @@ func isTimeout(err error) bool {
 // upstreamReason classifies an upstream failure into a bounded label value.
 func upstreamReason(err error) string {
 	switch {
+	case errors.Is(err, ErrResponseTooLarge), errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return "too_large"
 	case isTimeout(err):
 		return "timeout"
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -79,16 +85,22 @@ func upstreamReason(err error) string {
 	}
 }
 
-// errorBody renders the JSON body for err. The message is the error's text:
-// it never contains payload contents.
-func errorBody(err error, model, version string) []byte {
-	msg := err.Error()
-	if statusOf(err) == http.StatusGatewayTimeout {
-		msg = ErrUpstreamTimeout.Error()
-	}
-	b, mErr := json.Marshal(apiError{Error: msg, Model: model, Version: version})
+// errorBody renders the JSON body for err: a fixed message per kind of
+// error (publicMessage) and the request id, never the error's detail.
+func errorBody(err error, model, version, rid string) []byte {
+	b, mErr := json.Marshal(apiError{Error: publicMessage(err), Model: model, Version: version, RequestID: rid})
 	if mErr != nil { // cannot happen with string fields; keep the body non-empty anyway
 		return []byte(`{"error":"internal error"}`)
 	}
 	return b
+}
+
+// routingPublic is the message of routing's errors, "" for others.
+func routingPublic(err error) string {
+	for _, e := range []error{routing.ErrUnknownVersion, routing.ErrNoRoutableVersion} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return ""
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"net/netip"
 	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
@@ -148,30 +147,6 @@ func deleteHop(h fields, present uint16) {
 			h.Del(k)
 		}
 	}
-}
-
-// setForwarded appends the client address to X-Forwarded-For and sets
-// X-Forwarded-Proto and X-Forwarded-Host, as httputil.ReverseProxy does.
-func setForwarded(req *fasthttp.Request, clientIP netip.Addr, buf []byte) []byte {
-	h := &req.Header
-	buf = buf[:0]
-	if prior := h.PeekCanonical(keyForwardedFor); len(prior) > 0 {
-		buf = append(buf, prior...)
-		buf = append(buf, ", "...)
-	}
-	if clientIP.IsValid() {
-		buf = clientIP.AppendTo(buf)
-	} else {
-		buf = append(buf, "unknown"...)
-	}
-	h.SetCanonical(keyForwardedFor, buf)
-	if len(h.PeekCanonical(keyForwardedPro)) == 0 {
-		h.SetCanonical(keyForwardedPro, valueHTTP)
-	}
-	if len(h.PeekCanonical(keyForwardedHst)) == 0 {
-		h.SetCanonical(keyForwardedHst, h.Host())
-	}
-	return buf
 }
 
 // requestIDs generates request ids: a random per-process prefix and a

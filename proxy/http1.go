@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -46,13 +45,23 @@ func (s *Server) serveHTTP1(ctx *fasthttp.RequestCtx) {
 
 	if ambiguousFraming(&req.Header) {
 		ctx.SetConnectionClose()
+		s.writeBy(ctx, ctx.Time().Add(clientTimeout))
 		s.fail1(ctx, snap.unmatched, ErrAmbiguousFraming, "", "", rid)
 		return
 	}
+	originForm(req)
 	mod := snap.table.Match(ctx.Host(), ctx.Path(), &req.Header)
 	if mod == nil {
+		s.writeBy(ctx, ctx.Time().Add(clientTimeout))
 		s.fail1(ctx, snap.unmatched, ErrNoRoute, "", "", rid)
 		return
+	}
+	// The model's timeout bounds the answer's writing too: a client that
+	// does not read gives its slot back at the deadline (plus a grace for
+	// vane's own 504).
+	s.writeBy(ctx, ctx.Time().Add(mod.Config.Timeout+writeGrace))
+	if len(req.Header.Host()) == 0 { // HTTP/1.0 may omit it; the upstream request needs one
+		req.Header.Set("Host", ctx.LocalAddr().String())
 	}
 	override := req.Header.PeekCanonical(keyVersion)
 	var sticky []byte
@@ -72,7 +81,7 @@ func (s *Server) serveHTTP1(ctx *fasthttp.RequestCtx) {
 		req.Header.Del(HeaderVersion)
 	}
 	removeHopRequest(&req.Header)
-	sc.fwd = setForwarded(req, clientIP(ctx), sc.fwd)
+	sc.fwd = forwarded1(req, snap.trusted, clientIP(ctx), sc.fwd)
 	s.forward1(ctx, snap, mod, v, len(override) > 0, rid)
 }
 
@@ -84,7 +93,9 @@ func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing
 	pol.budget.RecordExecution()
 	defer pol.budget.ReleaseExecution()
 	deadline := ctx.Time().Add(mod.Config.Timeout)
-	stream := mayStream(mod.Config.Protocol, &ctx.Request)
+	// HTTP/1.0 clients cannot take a chunked answer: theirs is read whole.
+	stream := mayStream(mod.Config.Protocol, &ctx.Request) && ctx.Request.Header.IsHTTP11()
+	maxResp := mod.Config.Limits.MaxResponseBytes
 
 	a := attempt{snap: snap, mod: mod, v: v, pinned: pinned, log: s.accessOf1(ctx, snap)}
 	var versionsTried uint64
@@ -141,6 +152,12 @@ func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing
 			lastErr = snap.upstreams[ep.ID].hc.DoDeadline(&ctx.Request, &ctx.Response, deadline)
 		}
 		status = 0
+		if lastErr == nil && stream && tooLarge(&resp.Header, maxResp) {
+			// A sized answer is read whole before it is sent: over the
+			// cap it is refused before a byte of it is read.
+			_ = resp.CloseBodyStream()
+			lastErr = ErrResponseTooLarge
+		}
 		if lastErr == nil {
 			if stream {
 				status = resp.StatusCode()
@@ -148,6 +165,7 @@ func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing
 				status = ctx.Response.StatusCode()
 			}
 		}
+		lastErr = classify(lastErr, clientSide{bodyLen: int64(len(ctx.Request.Body()))})
 		a.record(ep, status, lastErr)
 		if lastErr != nil && resp != nil {
 			fasthttp.ReleaseResponse(resp)
@@ -188,13 +206,13 @@ func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing
 		// An upstream failure without a body still reaches the client as
 		// a JSON error naming the model and version, never empty.
 		ctx.SetContentType("application/json")
-		ctx.SetBody(errorBody(fmt.Errorf("upstream answered %d", status), mod.Name, lastEP.Version))
+		ctx.SetBody(errorBody(upstreamStatus(status), mod.Name, lastEP.Version, string(rid)))
 	}
 	ctx.Response.Header.SetCanonical(keyVersion, []byte(lastEP.Version))
 	ctx.Response.Header.SetCanonical(keyRequestID, rid)
 	now := s.now()
 	vm.observe(status, now.Sub(ctx.Time()))
-	if sampled(mod, rid) {
+	if s.sampled(mod, rid) {
 		s.sample1(ctx, mod, lastEP.Version, rid, status, now)
 	}
 	s.shadow1(ctx, snap, mod, lastEP.Version, rid, status, now)
@@ -214,15 +232,42 @@ func mayStream(p configs.Protocol, req *fasthttp.Request) bool {
 	}
 }
 
-// upstreamFailed1 answers an upstream failure; the caller has counted it in
+// upstreamFailed1 answers a failed exchange; the caller has counted it in
 // vane_upstream_errors_total already (once per failed attempt).
 func (s *Server) upstreamFailed1(ctx *fasthttp.RequestCtx, vm *versionMetrics, err error, model, version string, rid []byte) {
-	if errors.Is(err, fasthttp.ErrTimeout) {
-		err = ErrUpstreamTimeout
-	} else if !isTimeout(err) {
-		err = fmt.Errorf("%w: %w", ErrUpstream, err)
+	s.fail1(ctx, vm, classify(err, clientSide{bodyLen: int64(len(ctx.Request.Body()))}), model, version, rid)
+}
+
+// tooLarge reports a sized, non-event-stream answer over max bytes.
+func tooLarge(h *fasthttp.ResponseHeader, max int) bool {
+	return h.ContentLength() > max && !isEventStream(h.ContentType())
+}
+
+// writeGrace is how long after a request's deadline its answer may still be
+// written: long enough for vane's own 504, short against a client that
+// does not read.
+const writeGrace = time.Second
+
+// writeBy bounds the writes of the answer on the client's connection.
+// fasthttp sets no write deadline of its own (Server.WriteTimeout is 0).
+func (s *Server) writeBy(ctx *fasthttp.RequestCtx, t time.Time) {
+	_ = ctx.Conn().SetWriteDeadline(t)
+}
+
+// originForm turns an absolute-form request target (RFC 9112 §3.2.2) into
+// origin-form, its authority becoming the Host: the upstream gets the
+// request it would have got from a client that sent origin-form, whatever
+// scheme the client named.
+func originForm(req *fasthttp.Request) {
+	uri := req.Header.RequestURI()
+	if len(uri) == 0 || uri[0] == '/' || (len(uri) == 1 && uri[0] == '*') {
+		return
 	}
-	s.fail1(ctx, vm, err, model, version, rid)
+	u := req.URI()
+	host := append([]byte(nil), u.Host()...)
+	target := append([]byte(nil), u.RequestURI()...)
+	req.Header.SetHostBytes(host)
+	req.SetRequestURIBytes(target)
 }
 
 // respondStream sends an answer whose body is a stream: streams (SSE,
@@ -249,20 +294,21 @@ func (s *Server) respondStream(ctx *fasthttp.RequestCtx, snap *snapshot, mod *ro
 		release1(snap, ep, resp)
 		if err != nil {
 			ctx.Response.Reset()
+			err = classify(err, clientSide{bodyLen: -1})
 			vm.upstreamError(err)
 			s.upstreamFailed1(ctx, vm, err, ep.Model, ep.Version, rid) // counts the 502
 			return
 		}
 		now := s.now()
 		vm.observe(code, now.Sub(start))
-		if sampled(mod, rid) {
+		if s.sampled(mod, rid) {
 			s.sample1(ctx, mod, ep.Version, rid, code, now)
 		}
 		s.shadow1(ctx, snap, mod, ep.Version, rid, code, now)
 		return
 	}
 	var tee *streamTee
-	if sampled(mod, rid) {
+	if s.sampled(mod, rid) {
 		tee = s.newStreamTee(ctx, mod, ep.Version, rid, code, &resp.Header)
 	}
 	ctx.SetBodyStream(&streamBody{src: body, deadline: deadline, tee: tee, finish: func(err error) {
@@ -351,8 +397,9 @@ func (s *Server) fail1(ctx *fasthttp.RequestCtx, vm *versionMetrics, err error, 
 	if errors.Is(err, ErrOverloaded) {
 		ctx.Response.Header.Set("Retry-After", "1")
 	}
-	ctx.SetBody(errorBody(err, model, version))
+	ctx.SetBody(errorBody(err, model, version, string(rid)))
 	vm.observe(code, s.now().Sub(ctx.Time()))
+	s.logFailure(err, model, version, rid)
 }
 
 // serveHTTP1Error answers requests that fasthttp could not parse.
@@ -368,6 +415,7 @@ func (s *Server) serveHTTP1Error(ctx *fasthttp.RequestCtx, err error) {
 		code = fasthttp.StatusRequestTimeout
 	}
 	ctx.Response.Reset()
+	s.writeBy(ctx, time.Now().Add(clientTimeout))
 	ctx.SetStatusCode(code)
 	ctx.SetContentType("application/json")
 	switch code {

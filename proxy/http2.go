@@ -6,11 +6,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -27,11 +30,23 @@ type target struct {
 	model string
 	ver   string
 	rid   string
-	// err is the upstream error the ErrorHandler saw, for the breaker.
+	// err is the upstream error the ErrorHandler saw, classified, for
+	// the breaker.
 	err error
+	// client is the client's request context (not the one with the
+	// model's timeout), body the watch on its request body, nil for none.
+	client context.Context
+	body   *bodyWatch
+	// trusted and peer decide the forwarded headers.
+	trusted []netip.Prefix
+	peer    netip.Addr
 }
 
 type targetKey struct{}
+
+// maxUpstreamConnsH2 caps the HTTP/1.1 connections that requests arriving
+// over h2c open to one endpoint; more streams wait for one.
+const maxUpstreamConnsH2 = 256
 
 // transports carry the net/http side: HTTP/2 cleartext to h2c:// endpoints
 // and HTTP/1.1 to http:// endpoints. Neither consults proxy environment
@@ -47,8 +62,12 @@ func newTransports() *transports {
 		h1: &http.Transport{
 			DialContext:         d.DialContext,
 			MaxIdleConnsPerHost: 256,
-			IdleConnTimeout:     90 * time.Second,
-			ForceAttemptHTTP2:   false,
+			// Streams share connections: beyond this many per endpoint
+			// a stream waits for one (within its model's timeout) rather
+			// than each of thousands of streams dialing its own.
+			MaxConnsPerHost:   maxUpstreamConnsH2,
+			IdleConnTimeout:   90 * time.Second,
+			ForceAttemptHTTP2: false,
 		},
 		h2: &http2.Transport{
 			AllowHTTP: true,
@@ -76,7 +95,7 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			pr.Out.URL.Scheme = "http"
 			pr.Out.URL.Host = tg.ep.Addr
 			pr.Out.Host = pr.In.Host
-			pr.SetXForwarded()
+			forwarded2(pr.In, pr.Out, tg.trusted, tg.peer)
 			pr.Out.Header.Del(HeaderVersion)
 			pr.Out.Header.Set(HeaderRequestID, tg.rid)
 		},
@@ -90,11 +109,7 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			tg := r.Context().Value(targetKey{}).(*target)
-			if errors.Is(err, context.DeadlineExceeded) {
-				err = ErrUpstreamTimeout
-			} else if !isTimeout(err) {
-				err = fmt.Errorf("%w: %w", ErrUpstream, err)
-			}
+			err = classify(err, tg.clientSide(r))
 			tg.vm.upstreamError(err)
 			tg.err = err
 			writeError(w, err, tg.model, tg.ver, tg.rid)
@@ -137,21 +152,131 @@ func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 		s.fail2(w, vm, err, mod.Name, v.Name, rid, start)
 		return
 	}
+	// The model's timeout bounds the stream, its writing included: a
+	// client holding a zero window gives its slot back at the deadline.
+	_ = http.NewResponseController(w).SetWriteDeadline(start.Add(mod.Config.Timeout + writeGrace))
 	ctx, cancel := context.WithTimeout(r.Context(), mod.Config.Timeout)
 	defer cancel()
-	tg := &target{ep: ep, vm: vm, model: mod.Name, ver: v.Name, rid: rid}
+	tg := &target{ep: ep, vm: vm, model: mod.Name, ver: v.Name, rid: rid,
+		client: r.Context(), trusted: snap.trusted, peer: remoteIP(r)}
+	if r.Body != nil && r.Body != http.NoBody {
+		tg.body = &bodyWatch{rc: r.Body}
+		r.Body = tg.body
+		// A read of the client's body does not end with the model's
+		// timeout; closing the body ends it, so that the upstream
+		// exchange, which waits for its body writer, ends on time too.
+		defer context.AfterFunc(ctx, func() { _ = tg.body.Close() })()
+	}
 	ctx = context.WithValue(ctx, targetKey{}, tg)
 	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 	ep.Begin()
+	// The bookkeeping runs in a defer: ReverseProxy panics with
+	// http.ErrAbortHandler when copying the answer fails (a client reset,
+	// the deadline mid-stream, a zero-window client), and the slot, the
+	// breaker's permit and the count must be given back then too.
+	defer func() {
+		p := recover()
+		code, err := sw.code, tg.err
+		// The breaker judges an answer by its status once its headers
+		// were sent, as on HTTP/1.1; a cut afterwards is counted and
+		// logged but not charged.
+		breakerErr := err
+		if p != nil && err == nil {
+			err = tg.aborted(sw, ctx)
+			tg.vm.upstreamError(err)
+		}
+		if errors.Is(err, ErrClientGone) {
+			code = statusClientClosed
+		}
+		a.record(ep, code, breakerErr)
+		snap.done(ep)
+		vm.observe(code, s.now().Sub(start))
+		if err != nil {
+			s.logFailure(err, mod.Name, v.Name, strBytes(rid))
+		}
+		if p != nil {
+			panic(p)
+		}
+	}()
 	s.proxy2(sw, r.WithContext(ctx), mod, v.Name, rid, start) // the reverse proxy, sampled (tee2.go)
-	a.record(ep, sw.code, tg.err)
-	snap.done(ep)
-	vm.observe(sw.code, s.now().Sub(start))
+}
+
+// clientSide is what the target knows of the client's part in the failure
+// of r (the request with the model's timeout).
+func (tg *target) clientSide(r *http.Request) clientSide {
+	c := clientSide{gone: tg.client.Err() != nil, bodyLen: r.ContentLength, expired: r.Context().Err() != nil}
+	if tg.body != nil {
+		c.bodyErr, c.stalled = tg.body.state()
+	}
+	return c
+}
+
+// aborted classifies a stream whose answer was cut after its headers.
+func (tg *target) aborted(sw *statusWriter, ctx context.Context) error {
+	switch {
+	case sw.writeErr != nil || tg.client.Err() != nil:
+		return fmt.Errorf("%w: writing the answer", ErrClientGone)
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w: the answer outlived the model's timeout", ErrUpstreamTimeout)
+	default:
+		return fmt.Errorf("%w: the answer broke off", ErrUpstream)
+	}
+}
+
+// bodyWatch is a client's request body on its way upstream. It remembers
+// whether reading it failed (the client's fault: a short body, a reset)
+// and whether a read was waiting for the client when the exchange ended
+// (a client too slow to send within the model's timeout).
+type bodyWatch struct {
+	rc io.ReadCloser
+	// mu guards the fields below.
+	mu      sync.Mutex
+	reading bool
+	stalled bool // a read was pending when the body was closed
+	closed  bool
+	eof     bool
+	err     error
+}
+
+func (b *bodyWatch) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	b.reading = true
+	b.mu.Unlock()
+	n, err := b.rc.Read(p)
+	b.mu.Lock()
+	b.reading = false
+	switch {
+	case err == nil:
+	case errors.Is(err, io.EOF):
+		b.eof = true
+	case !b.closed && b.err == nil:
+		b.err = err
+	}
+	b.mu.Unlock()
+	return n, err
+}
+
+func (b *bodyWatch) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	if b.reading {
+		b.stalled = true
+	}
+	b.mu.Unlock()
+	return b.rc.Close()
+}
+
+// state is the body's read error and whether the client stalled it.
+func (b *bodyWatch) state() (error, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err, !b.eof && (b.reading || b.stalled)
 }
 
 func (s *Server) fail2(w http.ResponseWriter, vm *versionMetrics, err error, model, version, rid string, start time.Time) {
 	code := writeError(w, err, model, version, rid)
 	vm.observe(code, s.now().Sub(start))
+	s.logFailure(err, model, version, strBytes(rid))
 }
 
 // writeError writes vane's own JSON error on the net/http side.
@@ -167,7 +292,7 @@ func writeError(w http.ResponseWriter, err error, model, version, rid string) in
 		h.Set("Retry-After", "1")
 	}
 	w.WriteHeader(code)
-	_, _ = w.Write(errorBody(err, model, version))
+	_, _ = w.Write(errorBody(err, model, version, rid))
 	return code
 }
 
@@ -177,6 +302,16 @@ func writeError(w http.ResponseWriter, err error, model, version, rid string) in
 type statusWriter struct {
 	http.ResponseWriter
 	code int
+	// writeErr is the first error writing to the client gave.
+	writeErr error
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	if err != nil && w.writeErr == nil {
+		w.writeErr = err
+	}
+	return n, err
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -219,7 +354,7 @@ func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, a *attempt, ep *routing.En
 		cancel()
 		a.record(ep, 0, nil) // a request vane could not build says nothing of the endpoint
 		a.snap.freeSlot(ep)
-		s.fail1(ctx, vm, fmt.Errorf("%w: %w", ErrUpstream, err), ep.Model, ep.Version, rid)
+		s.fail1(ctx, vm, fmt.Errorf("%w: %w", ErrBadRequest, err), ep.Model, ep.Version, rid)
 		return
 	}
 	hr.ContentLength = int64(len(req.Body()))
@@ -230,14 +365,10 @@ func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, a *attempt, ep *routing.En
 	ep.Begin()
 	resp, err := s.transports.h2.RoundTrip(hr)
 	if err != nil {
+		err = classify(err, clientSide{bodyLen: hr.ContentLength})
 		a.record(ep, 0, err)
 		a.snap.done(ep)
 		cancel()
-		if isTimeout(err) {
-			err = ErrUpstreamTimeout
-		} else {
-			err = fmt.Errorf("%w: %w", ErrUpstream, err)
-		}
 		vm.upstreamError(err)
 		s.fail1(ctx, vm, err, ep.Model, ep.Version, rid)
 		return
@@ -254,6 +385,27 @@ func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, a *attempt, ep *routing.En
 	start := ctx.Time()
 	code := resp.StatusCode
 	a.record(ep, code, nil)
+	if !req.Header.IsHTTP11() {
+		// An HTTP/1.0 client cannot take a chunked answer: read it whole,
+		// within the cap, and send it sized.
+		max := a.mod.Config.Limits.MaxResponseBytes
+		body, rerr := io.ReadAll(io.LimitReader(resp.Body, int64(max)+1))
+		_ = resp.Body.Close()
+		cancel()
+		a.snap.done(ep)
+		if rerr == nil && len(body) > max {
+			rerr = ErrResponseTooLarge
+		}
+		if rerr != nil {
+			rerr = classify(rerr, clientSide{bodyLen: -1})
+			vm.upstreamError(rerr)
+			s.fail1(ctx, vm, rerr, ep.Model, ep.Version, rid)
+			return
+		}
+		ctx.SetBody(body)
+		vm.observe(code, s.now().Sub(start))
+		return
+	}
 	ctx.SetBodyStream(&streamBody{src: resp.Body, deadline: deadline, finish: func(err error) {
 		cancel()
 		_ = resp.Body.Close()

@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"errors"
 	"net"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -27,11 +29,41 @@ type lazyDeadlineConn struct {
 	// other goroutines first (upstream connections; see Read).
 	yieldFirstRead bool
 	wrote          bool // a write came after the last read
+	// markWrites (upstream connections): a write that finds the
+	// connection closed by the endpoint (EPIPE, ECONNRESET) is taken as
+	// written, and so is every later one, so that the client reads the
+	// answer the endpoint may have sent before closing (nginx forwards a
+	// backend's early 413 the same way); if there is none the read fails.
+	// Other write errors are wrapped in requestWriteError for classify.
+	markWrites  bool
+	writeBroken bool
+	// perRequestWrites (client connections): the write deadline bounds
+	// one answer. A read after it was set starts the next request, and a
+	// write before that request sets its own (fasthttp's 100 Continue)
+	// goes without: staleWrite marks that, at the cost of a flag per read.
+	perRequestWrites bool
+	staleWrite       bool
 }
 
 func (c *lazyDeadlineConn) Write(p []byte) (int, error) {
+	if c.staleWrite {
+		c.staleWrite = false
+		c.write = time.Time{}
+		_ = c.Conn.SetWriteDeadline(time.Time{})
+	}
+	if c.writeBroken {
+		return len(p), nil
+	}
 	c.wrote = true
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	if err != nil && c.markWrites {
+		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			c.writeBroken = true
+			return len(p), nil
+		}
+		err = &requestWriteError{err: err}
+	}
+	return n, err
 }
 
 // Read, on an upstream connection, lets the other runnable goroutines go
@@ -50,6 +82,9 @@ func (c *lazyDeadlineConn) Read(p []byte) (int, error) {
 		c.wrote = false
 		runtime.Gosched()
 	}
+	if c.perRequestWrites && !c.write.IsZero() {
+		c.staleWrite = true
+	}
 	return c.Conn.Read(p)
 }
 
@@ -58,6 +93,7 @@ func (c *lazyDeadlineConn) SetReadDeadline(t time.Time) error {
 }
 
 func (c *lazyDeadlineConn) SetWriteDeadline(t time.Time) error {
+	c.staleWrite = false
 	return c.move(&c.write, t, c.Conn.SetWriteDeadline)
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vaneproxy/vane/judge"
+	"github.com/vaneproxy/vane/routing"
 )
 
 // Metrics are the data plane's Prometheus metrics. All are registered on the
@@ -124,9 +125,11 @@ type versionMetrics struct {
 	version  string
 	duration prometheus.Observer
 	// codes caches the requests_total child per status code, filled on
-	// first use; a race only resolves the same child twice.
-	codes [maxCode]atomic.Pointer[prometheus.Counter]
-	errs  [4]prometheus.Counter // by upstreamReason, see reasons
+	// first use; a race only resolves the same child twice. The cache
+	// (8 KiB) is allocated at the first request: 10,000 models that get
+	// no traffic cost nothing.
+	codes atomic.Pointer[codeCache]
+	errs  [len(reasons)]prometheus.Counter // by upstreamReason, see reasons
 	// retries and budgetExceeded are nil for the version-less entries.
 	retries        prometheus.Counter
 	budgetExceeded prometheus.Counter
@@ -137,7 +140,10 @@ type versionMetrics struct {
 	rec *judge.Recorder
 }
 
-var reasons = [...]string{"connect", "reset", "timeout", "other"}
+// codeCache is a versionMetrics' requests_total children by status code.
+type codeCache [maxCode]atomic.Pointer[prometheus.Counter]
+
+var reasons = [...]string{"connect", "reset", "timeout", "too_large", "other"}
 
 func (m *Metrics) forVersion(model, version string) *versionMetrics {
 	vm := &versionMetrics{m: m, model: model, version: version}
@@ -171,17 +177,22 @@ func (vm *versionMetrics) counter(code int) prometheus.Counter {
 	if code < 0 || code >= maxCode {
 		return vm.m.requests.WithLabelValues(vm.model, vm.version, "other")
 	}
-	if c := vm.codes[code].Load(); c != nil {
+	cc := vm.codes.Load()
+	if cc == nil {
+		vm.codes.CompareAndSwap(nil, new(codeCache))
+		cc = vm.codes.Load()
+	}
+	if c := cc[code].Load(); c != nil {
 		return *c
 	}
 	c := vm.m.requests.WithLabelValues(vm.model, vm.version, strconv.Itoa(code))
-	vm.codes[code].Store(&c)
+	cc[code].Store(&c)
 	return c
 }
 
 // upstreamError counts one failed upstream exchange.
 func (vm *versionMetrics) upstreamError(err error) {
-	if vm.version == "" {
+	if vm.version == "" || clientFault(err) {
 		return
 	}
 	r := upstreamReason(err)
@@ -198,16 +209,15 @@ func (vm *versionMetrics) upstreamError(err error) {
 func (m *Metrics) publishWeights(s *snapshot, prev *snapshot) {
 	live := map[[2]string]bool{}
 	for _, mod := range s.table.Models() {
-		shares := mod.Shares()
-		for i, v := range mod.Versions {
-			m.weight.WithLabelValues(mod.Name, v.Name).Set(v.Weight)
-			m.share.WithLabelValues(mod.Name, v.Name).Set(shares[i])
+		m.publishModel(mod)
+		for _, v := range mod.Versions {
 			live[[2]string{mod.Name, v.Name}] = true
 		}
 	}
 	if prev == nil {
 		return
 	}
+	forgetGone(s, prev)
 	for _, mod := range prev.table.Models() {
 		for _, v := range mod.Versions {
 			if !live[[2]string{mod.Name, v.Name}] {
@@ -215,5 +225,63 @@ func (m *Metrics) publishWeights(s *snapshot, prev *snapshot) {
 				m.share.DeleteLabelValues(mod.Name, v.Name)
 			}
 		}
+	}
+}
+
+// publishModel sets the weight and share gauges of one model's versions.
+func (m *Metrics) publishModel(mod *routing.Model) {
+	if mod == nil {
+		return
+	}
+	shares := mod.Shares()
+	for i, v := range mod.Versions {
+		m.weight.WithLabelValues(mod.Name, v.Name).Set(v.Weight)
+		m.share.WithLabelValues(mod.Name, v.Name).Set(shares[i])
+	}
+}
+
+// forgetGone deletes the series of the models and versions prev served and
+// s does not: a removed model's request counts, latencies, retries and
+// upstream errors leave /metrics with it. Each deletion names its labels
+// exactly (DeletePartialMatch scans every series: O(n²) for n removals).
+func forgetGone(s, prev *snapshot) {
+	live := map[*versionMetrics]bool{}
+	for mi, row := range s.metrics {
+		for _, vm := range row {
+			live[vm] = true
+		}
+		live[s.noVersion[mi]] = true
+	}
+	for mi, row := range prev.metrics {
+		for _, vm := range row {
+			if !live[vm] {
+				vm.forget()
+			}
+		}
+		if vm := prev.noVersion[mi]; !live[vm] {
+			vm.forget()
+		}
+	}
+}
+
+// forget deletes every series of vm's (model, version).
+func (vm *versionMetrics) forget() {
+	m := vm.m
+	if cc := vm.codes.Load(); cc != nil {
+		for code := range cc {
+			if cc[code].Load() != nil {
+				m.requests.DeleteLabelValues(vm.model, vm.version, strconv.Itoa(code))
+			}
+		}
+	}
+	m.requests.DeleteLabelValues(vm.model, vm.version, "other")
+	if vm.version == "" {
+		return
+	}
+	m.duration.DeleteLabelValues(vm.model, vm.version)
+	m.retries.DeleteLabelValues(vm.model, vm.version)
+	m.budgetExceeded.DeleteLabelValues(vm.model, vm.version)
+	for _, r := range reasons {
+		m.upstreamErrors.DeleteLabelValues(vm.model, vm.version, r)
 	}
 }

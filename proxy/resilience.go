@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -147,6 +148,10 @@ func (a *attempt) acquire(first *routing.Endpoint) (*routing.Endpoint, error) {
 // record gives the breaker the outcome of an attempt on ep, as soon as it
 // is known (the answer's status, or the error).
 func (a *attempt) record(ep *routing.Endpoint, status int, err error) {
+	if clientFault(err) {
+		// Neutral: the breaker's permit is released without blame.
+		err = context.Canceled
+	}
 	a.snap.breakers[ep.ID].Record(status, err)
 	a.observeAttempt(ep, status, err)
 	a.markTried(ep.ID)
@@ -214,7 +219,7 @@ func (a *attempt) nextVersion(p *policy) *routing.Version {
 // retried: the model's timeout covers the whole exchange.
 func (p *policy) retryable(status int, err error) bool {
 	if err != nil {
-		return !isTimeout(err)
+		return !isTimeout(err) && !clientFault(err)
 	}
 	return status >= 0 && status < len(p.retryOn) && p.retryOn[status]
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net"
 	"net/http"
@@ -75,6 +76,8 @@ type Server struct {
 	rp         http.Handler
 	transports *transports
 	draining   atomic.Bool
+	// sampleSeed keys the sampling hash of request ids (see sampled).
+	sampleSeed maphash.Seed
 }
 
 // New builds a Server serving cfg (whose raw bytes give the config hash).
@@ -92,7 +95,8 @@ func New(cfg *configs.Config, raw []byte, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
-	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, metrics: m, ids: newRequestIDs()}
+	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, metrics: m, ids: newRequestIDs(),
+		sampleSeed: maphash.MakeSeed()}
 	if err := registerAll(opts.Registerer, newBuildInfo(opts.Version), newInFlightCollector(s)); err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
@@ -150,7 +154,7 @@ func New(cfg *configs.Config, raw []byte, opts Options) (*Server, error) {
 		ErrorHandler:       s.serveHTTP1Error,
 		Logger:             fasthttpLogger{s.log},
 	}
-	s.h2 = &http2.Server{IdleTimeout: 90 * time.Second}
+	s.h2 = &http2.Server{IdleTimeout: 90 * time.Second, MaxConcurrentStreams: h2MaxStreams}
 	s.h2base = &http.Server{Handler: http.HandlerFunc(s.serveHTTP2), ReadHeaderTimeout: 10 * time.Second}
 	if err := http2.ConfigureServer(s.h2base, s.h2); err != nil {
 		return nil, fmt.Errorf("configuring http2: %w", err)
@@ -366,7 +370,7 @@ func (s *Server) demux(c net.Conn, h1 *chanListener) {
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	if !isH2 {
-		if !h1.deliver(&lazyDeadlineConn{Conn: pc, slack: serverSlack}) {
+		if !h1.deliver(&lazyDeadlineConn{Conn: pc, slack: serverSlack, perRequestWrites: true}) {
 			_ = c.Close()
 		}
 		return
@@ -377,6 +381,10 @@ func (s *Server) demux(c net.Conn, h1 *chanListener) {
 	}
 	s.h2conns.Add(1)
 	defer s.h2conns.Done()
+	pc = newH2Guard(pc, func(headers, resets int) {
+		s.log.Warn("closing an h2c connection that resets far more streams than it completes",
+			"remote", c.RemoteAddr().String(), "streams", headers, "resets", resets)
+	})
 	s.h2.ServeConn(pc, &http2.ServeConnOpts{BaseConfig: s.h2base, Handler: s.h2base.Handler})
 }
 

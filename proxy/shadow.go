@@ -12,7 +12,6 @@ import (
 
 	"github.com/vaneproxy/vane/configs"
 	"github.com/vaneproxy/vane/judge"
-	"github.com/vaneproxy/vane/monitor"
 	"github.com/vaneproxy/vane/monitor/decode"
 	"github.com/vaneproxy/vane/routing"
 )
@@ -96,7 +95,7 @@ func (s *Server) shadow1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing.
 			}
 		}
 	}
-	if n == 0 || !monitor.ShouldSample(mod.Config.Routing.ShadowRate, rid) {
+	if n == 0 || !s.drawn(mod.Config.Routing.ShadowRate, rid) {
 		return
 	}
 	max := mod.Config.Monitor.MaxBodyBytes
@@ -264,7 +263,7 @@ func (s *Server) sendShadow(w *shadowWorker, j *shadowJob) {
 	if out.Rows > 0 {
 		sh.agreement.Set(out.Agreement)
 	}
-	if err == nil && sampled(mod, j.rid) {
+	if err == nil && s.sampled(mod, j.rid) {
 		s.sampleShadow(j, resp, status, lat)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -45,6 +46,10 @@ type snapshot struct {
 	endpoints []*endpointMetrics
 	// byKey finds an endpoint of this snapshot by its health key.
 	byKey map[string]*routing.Endpoint
+	// trusted are the peers whose X-Forwarded-* are kept (trusted_proxies).
+	trusted []netip.Prefix
+	// byModel finds a model of this snapshot by name.
+	byModel map[string]*routing.Model
 }
 
 // upstream is the transport state of one endpoint, carried across reloads
@@ -58,6 +63,8 @@ type upstream struct {
 	// lim caps in-flight requests (limits.endpoint_concurrency = limN).
 	lim  limiter
 	limN int
+	// maxResp caps the answers hc reads whole (limits.max_response_bytes).
+	maxResp int
 	// slack is how late (ns) a deadline on its connections may fire: 1/64
 	// of the model's timeout (30 s: 0.47 s), never early. See
 	// lazyDeadlineConn.
@@ -83,21 +90,53 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		return nil, nil, fmt.Errorf("building routing table: %w", err)
 	}
 	snap := &snapshot{
-		cfg:       cfg,
-		hash:      configs.Hash(raw),
-		loadedAt:  s.now(),
-		table:     table,
-		unmatched: s.metrics.forVersion("", ""),
+		cfg:      cfg,
+		hash:     configs.Hash(raw),
+		loadedAt: s.now(),
+		table:    table,
+		trusted:  configs.TrustedProxies(cfg),
+		byModel:  make(map[string]*routing.Model, len(table.Models())),
+	}
+	for _, m := range table.Models() {
+		snap.byModel[m.Name] = m
+	}
+	// A (model, version) keeps its metrics handles across reloads: their
+	// caches, and the series to delete when it leaves the config.
+	prevVM := map[[2]string]*versionMetrics{}
+	if prev != nil {
+		snap.unmatched = prev.unmatched
+		for mi, row := range prev.metrics {
+			for _, vm := range row {
+				prevVM[[2]string{vm.model, vm.version}] = vm
+			}
+			vm := prev.noVersion[mi]
+			prevVM[[2]string{vm.model, vm.version}] = vm
+		}
+	} else {
+		snap.unmatched = s.metrics.forVersion("", "")
+	}
+	vmFor := func(model, version string) *versionMetrics {
+		if vm := prevVM[[2]string{model, version}]; vm != nil {
+			return vm
+		}
+		return s.metrics.forVersion(model, version)
 	}
 	kept := map[string]bool{}
+	var replaced []*upstream
 	snap.byKey = map[string]*routing.Endpoint{}
 	var targets []health.Target
 	for _, ep := range table.Endpoints() {
 		key := endpointKey(ep.Model, ep.Version, ep.URL)
-		mc := &cfg.Models[modelIndex(table, ep.Model)]
+		mc := &cfg.Models[snap.byModel[ep.Model].Index]
 		u, ok := old[key]
+		if ok && u.maxResp != mc.Limits.MaxResponseBytes {
+			// The cap is the HTTP/1.1 client's: a new client (and pool)
+			// serves the new cap; the old one closes its idle connections.
+			replaced = append(replaced, u)
+			ok = false
+		}
 		if !ok {
-			u = s.newUpstream(key, ep)
+			u = s.newUpstream(key, ep, mc.Limits.MaxResponseBytes)
 			u.lim = newLimiter(mc.Limits.EndpointConcurrency)
 			u.limN = mc.Limits.EndpointConcurrency
 		} else if u.limN != mc.Limits.EndpointConcurrency {
@@ -130,7 +169,7 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 	for _, m := range table.Models() {
 		row := make([]*versionMetrics, len(m.Versions))
 		for i, v := range m.Versions {
-			row[i] = s.metrics.forVersion(m.Name, v.Name)
+			row[i] = vmFor(m.Name, v.Name)
 			row[i].evidence = s.evidence.forVersion(m.Name, v.Name, cfg.Models[m.Index].Rollout.Enabled())
 			row[i].rec = s.compare.recorder(m.Name, v.Name)
 		}
@@ -138,19 +177,19 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		var prevPol *policy
 		var prevCfg *configs.Model
 		if prev != nil {
-			if pi := modelIndex(prev.table, m.Name); pi >= 0 {
-				prevPol, prevCfg = prev.policies[pi], &prev.cfg.Models[pi]
+			if pm := prev.byModel[m.Name]; pm != nil {
+				prevPol, prevCfg = prev.policies[pm.Index], &prev.cfg.Models[pm.Index]
 			}
 		}
 		snap.policies = append(snap.policies, newPolicy(&cfg.Models[m.Index], prevPol, prevCfg))
-		snap.noVersion = append(snap.noVersion, s.metrics.forVersion(m.Name, ""))
+		snap.noVersion = append(snap.noVersion, vmFor(m.Name, ""))
 		var sticky []byte
 		if h := cfg.Models[m.Index].Routing.StickyHeader; h != "" {
 			sticky = fasthttp.AppendNormalizedHeaderKey(nil, h)
 		}
 		snap.stickyKeys = append(snap.stickyKeys, sticky)
 	}
-	var gone []*upstream
+	gone := replaced
 	for key, u := range old {
 		if !kept[key] {
 			gone = append(gone, u)
@@ -161,11 +200,9 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 
 // syncRoutable sets every endpoint's routable flag in snap from health.
 func (s *Server) syncRoutable(snap *snapshot) {
-	for key, ep := range snap.byKey {
-		if r := s.health.Routable(key); ep.Routable() != r {
-			snap.table.SetRoutable(ep, r)
-		}
-	}
+	snap.table.SyncRoutable(func(ep *routing.Endpoint) bool {
+		return s.health.Routable(endpointKey(ep.Model, ep.Version, ep.URL))
+	})
 }
 
 // onHealthChange applies a health or breaker transition to the snapshot
@@ -178,18 +215,8 @@ func (s *Server) onHealthChange(key string, routable bool) {
 	}
 	if ep := snap.byKey[key]; ep != nil && ep.Routable() != routable {
 		snap.table.SetRoutable(ep, routable)
-		s.metrics.publishWeights(snap, nil)
+		s.metrics.publishModel(snap.byModel[ep.Model]) // only its model's shares moved
 	}
-}
-
-// modelIndex is the index of the model named name in t, or -1.
-func modelIndex(t *routing.Table, name string) int {
-	for i, m := range t.Models() {
-		if m.Name == name {
-			return i
-		}
-	}
-	return -1
 }
 
 // newUpstream creates the transport state of one endpoint. Its HTTP/1.1
@@ -198,8 +225,8 @@ func modelIndex(t *routing.Table, name string) int {
 // sets on the connection for the write, the read of the answer and the
 // reads of a streamed body, so a stalled stream cannot outlive it either.
 // Its connections move those deadlines lazily (lazyDeadlineConn).
-func (s *Server) newUpstream(key string, ep *routing.Endpoint) *upstream {
-	u := &upstream{key: key, h2c: ep.Scheme == "h2c"}
+func (s *Server) newUpstream(key string, ep *routing.Endpoint, maxResp int) *upstream {
+	u := &upstream{key: key, h2c: ep.Scheme == "h2c", maxResp: maxResp}
 	if u.h2c {
 		return u
 	}
@@ -209,8 +236,14 @@ func (s *Server) newUpstream(key string, ep *routing.Endpoint) *upstream {
 			if err != nil {
 				return nil, err
 			}
-			return &lazyDeadlineConn{Conn: c, slack: &u.slack, yieldFirstRead: true}, nil
+			return &lazyDeadlineConn{Conn: c, slack: &u.slack, yieldFirstRead: true, markWrites: true}, nil
 		},
+		// Answers read whole are capped (a declared Content-Length over
+		// the cap is refused before any allocation); streamed ones are
+		// read by the request path, which caps what it buffers itself.
+		MaxResponseBodySize: maxResp,
+		// fasthttp's errors would otherwise quote the upstream's bytes.
+		SecureErrorLogMessage:    true,
 		Addr:                     ep.Addr,
 		Name:                     "vane",
 		NoDefaultUserAgentHeader: true,

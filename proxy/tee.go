@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"encoding/binary"
+	"hash/maphash"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -17,9 +19,25 @@ import (
 const headerInferenceLen = "Inference-Header-Content-Length"
 
 // sampled decides once per request, from its id, whether it is sampled.
-func sampled(mod *routing.Model, rid []byte) bool {
-	mc := &mod.Config.Monitor
-	return monitor.ShouldSample(mc.SampleRate, rid)
+// The id is hashed with a per-process secret first (maphash's random
+// seed): a client choosing its X-Request-Id cannot choose, or dodge,
+// sampling, while an id's answer stays the same within the process.
+func (s *Server) sampled(mod *routing.Model, rid []byte) bool {
+	return s.drawn(mod.Config.Monitor.SampleRate, rid)
+}
+
+// drawn is true for a share rate of request ids, decided by the keyed hash
+// of the id (sampling for the monitor, copies to shadows).
+func (s *Server) drawn(rate float64, rid []byte) bool {
+	if !(rate > 0) {
+		return false
+	}
+	if rate >= 1 {
+		return true // no hash to compute
+	}
+	var key [8]byte
+	binary.LittleEndian.PutUint64(key[:], maphash.Bytes(s.sampleSeed, rid))
+	return monitor.ShouldSample(rate, key[:])
 }
 
 // sample1 hands a whole HTTP/1.1 exchange, its answer in ctx.Response

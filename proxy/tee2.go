@@ -20,7 +20,7 @@ import (
 // proxy2 runs the reverse proxy for r (whose context carries its target),
 // sampling the exchange when its model samples this request id.
 func (s *Server) proxy2(sw *statusWriter, r *http.Request, mod *routing.Model, version, rid string, start time.Time) {
-	if !sampled(mod, strBytes(rid)) {
+	if !s.sampled(mod, strBytes(rid)) {
 		s.rp.ServeHTTP(sw, r)
 		return
 	}

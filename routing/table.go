@@ -168,3 +168,45 @@ func (t *Table) SetRoutable(e *Endpoint, ok bool) {
 	}
 	e.v.Model.setRoutable(e, e.v, ok)
 }
+
+// SyncRoutable sets the routable flag of every endpoint of t from
+// routable and publishes each model whose flags changed once, however many
+// of its endpoints changed: a reload that brings thousands of endpoints
+// costs one pick-state rebuild per model, not one per endpoint.
+func (t *Table) SyncRoutable(routable func(e *Endpoint) bool) {
+	for _, m := range t.models {
+		m.mu.Lock()
+		changed := false
+		for _, v := range m.Versions {
+			for _, e := range v.Endpoints {
+				if ok := routable(e); e.Routable() != ok {
+					e.st.down.Store(!ok)
+					changed = true
+				}
+			}
+		}
+		if changed || !m.statePublishedMatches() {
+			m.rebuild()
+		}
+		m.mu.Unlock()
+	}
+}
+
+// statePublishedMatches reports whether m's published pick state routes to
+// exactly the endpoints flagged routable (flags are shared with older
+// tables, whose SetRoutable may have moved one). Callers hold m.mu.
+func (m *Model) statePublishedMatches() bool {
+	s := m.state.Load()
+	for i, v := range m.Versions {
+		n := 0
+		for _, e := range v.Endpoints {
+			if e.Routable() {
+				n++
+			}
+		}
+		if n != len(s.up[i]) {
+			return false
+		}
+	}
+	return true
+}
