@@ -135,7 +135,7 @@ type versionMetrics struct {
 	budgetExceeded prometheus.Counter
 	// evidence counts answers for a rollout's gates; nil when the model
 	// has no rollout.
-	evidence *versionEvidence
+	evidence atomic.Pointer[versionEvidence]
 	// rec feeds GET /compare; nil for the version-less entries.
 	rec *judge.Recorder
 }
@@ -168,8 +168,8 @@ func (vm *versionMetrics) observe(code int, d time.Duration) {
 	if vm.version != "" {
 		vm.duration.Observe(d.Seconds())
 	}
-	if vm.evidence != nil {
-		vm.evidence.observe(code, d)
+	if ev := vm.evidence.Load(); ev != nil {
+		ev.observe(code, d)
 	}
 }
 
@@ -262,6 +262,15 @@ func forgetGone(s, prev *snapshot) {
 			vm.forget()
 		}
 	}
+	liveEM := make(map[*endpointMetrics]bool, len(s.endpoints))
+	for _, em := range s.endpoints {
+		liveEM[em] = true
+	}
+	for _, em := range prev.endpoints {
+		if !liveEM[em] {
+			em.forget()
+		}
+	}
 }
 
 // forget deletes every series of vm's (model, version).
@@ -279,6 +288,7 @@ func (vm *versionMetrics) forget() {
 		return
 	}
 	m.duration.DeleteLabelValues(vm.model, vm.version)
+	m.endpoints.upstream.DeleteLabelValues(vm.model, vm.version)
 	m.retries.DeleteLabelValues(vm.model, vm.version)
 	m.budgetExceeded.DeleteLabelValues(vm.model, vm.version)
 	for _, r := range reasons {

@@ -59,9 +59,11 @@ type endpointMetrics struct {
 	now                 func() time.Time
 	// codes caches the requests child per status code, filled on first
 	// use; a race only resolves the same child twice.
-	codes    [maxEndpointCode]atomic.Pointer[prometheus.Counter]
+	// The cache is allocated at the endpoint's first answer: 4.8 KB per
+	// endpoint would weigh on configs of thousands that mostly idle.
+	codes    atomic.Pointer[[maxEndpointCode]atomic.Pointer[prometheus.Counter]]
 	failed   prometheus.Counter    // code="error"
-	errs     [4]prometheus.Counter // by upstreamReason, see reasons
+	errs     [len(reasons)]prometheus.Counter // by upstreamReason, see reasons
 	retries  prometheus.Counter
 	upstream prometheus.Observer
 }
@@ -83,17 +85,40 @@ func (em *endpointMetrics) code(code int) prometheus.Counter {
 	if code < 0 || code >= maxEndpointCode {
 		return em.vecs.requests.WithLabelValues(em.model, em.version, em.url, "other")
 	}
-	if c := em.codes[code].Load(); c != nil {
+	cc := em.codes.Load()
+	if cc == nil {
+		em.codes.CompareAndSwap(nil, new([maxEndpointCode]atomic.Pointer[prometheus.Counter]))
+		cc = em.codes.Load()
+	}
+	if c := cc[code].Load(); c != nil {
 		return *c
 	}
 	c := em.vecs.requests.WithLabelValues(em.model, em.version, em.url, strconv.Itoa(code))
-	em.codes[code].Store(&c)
+	cc[code].Store(&c)
 	return c
 }
 
 // sent marks the moment an attempt on ep leaves (see attempt.acquire).
 func (a *attempt) sent(ep *routing.Endpoint) {
 	a.sentAt = a.snap.endpoints[ep.ID].now().UnixNano()
+}
+
+// forget deletes every series of em's endpoint.
+func (em *endpointMetrics) forget() {
+	v := em.vecs
+	if cc := em.codes.Load(); cc != nil {
+		for code := range cc {
+			if cc[code].Load() != nil {
+				v.requests.DeleteLabelValues(em.model, em.version, em.url, strconv.Itoa(code))
+			}
+		}
+	}
+	v.requests.DeleteLabelValues(em.model, em.version, em.url, "error")
+	v.requests.DeleteLabelValues(em.model, em.version, em.url, "other")
+	v.retries.DeleteLabelValues(em.model, em.version, em.url)
+	for _, r := range reasons {
+		v.errors.DeleteLabelValues(em.model, em.version, em.url, r)
+	}
 }
 
 // observeAttempt counts one attempt on ep and its upstream time; a retry

@@ -119,7 +119,19 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		if vm := prevVM[[2]string{model, version}]; vm != nil {
 			return vm
 		}
-		return s.metrics.forVersion(model, version)
+		vm := s.metrics.forVersion(model, version)
+		if version != "" {
+			vm.rec = s.compare.recorder(model, version) // set before the snapshot is published
+		}
+		return vm
+	}
+	// Endpoint metrics are kept across reloads, like versionMetrics: their
+	// status-code caches then name every series forgetGone must delete.
+	prevEM := map[string]*endpointMetrics{}
+	if prev != nil {
+		for _, em := range prev.endpoints {
+			prevEM[endpointKey(em.model, em.version, em.url)] = em
+		}
 	}
 	kept := map[string]bool{}
 	var replaced []*upstream
@@ -151,7 +163,11 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		snap.upstreams = append(snap.upstreams, u)
 		snap.limiters = append(snap.limiters, u.lim)
 		snap.byKey[key] = ep
-		snap.endpoints = append(snap.endpoints, s.metrics.endpoints.forEndpoint(ep.Model, ep.Version, ep.URL, s.now))
+		em := prevEM[key]
+		if em == nil {
+			em = s.metrics.endpoints.forEndpoint(ep.Model, ep.Version, ep.URL, s.now)
+		}
+		snap.endpoints = append(snap.endpoints, em)
 		targets = append(targets, health.Target{
 			Key: key, Model: ep.Model, Version: ep.Version, URL: ep.URL,
 			Scheme: ep.Scheme, Addr: ep.Addr, Protocol: mc.Protocol,
@@ -170,8 +186,9 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		row := make([]*versionMetrics, len(m.Versions))
 		for i, v := range m.Versions {
 			row[i] = vmFor(m.Name, v.Name)
-			row[i].evidence = s.evidence.forVersion(m.Name, v.Name, cfg.Models[m.Index].Rollout.Enabled())
-			row[i].rec = s.compare.recorder(m.Name, v.Name)
+			// A kept versionMetrics is read by requests in flight: the
+			// evidence pointer is swapped atomically.
+			row[i].evidence.Store(s.evidence.forVersion(m.Name, v.Name, cfg.Models[m.Index].Rollout.Enabled()))
 		}
 		snap.metrics = append(snap.metrics, row)
 		var prevPol *policy
