@@ -62,7 +62,7 @@ type endpointMetrics struct {
 	// The cache is allocated at the endpoint's first answer: 4.8 KB per
 	// endpoint would weigh on configs of thousands that mostly idle.
 	codes    atomic.Pointer[[maxEndpointCode]atomic.Pointer[prometheus.Counter]]
-	failed   prometheus.Counter    // code="error"
+	failed   prometheus.Counter               // code="error"
 	errs     [len(reasons)]prometheus.Counter // by upstreamReason, see reasons
 	retries  prometheus.Counter
 	upstream prometheus.Observer
