@@ -26,8 +26,10 @@ type Config struct {
 	// Sampling configures the queue between the data plane and the drift
 	// monitor, shared by all models.
 	Sampling Sampling `yaml:"sampling"`
-	// Models are the routed models; at least one.
+	// Models are the routed models; at least one, unless xds is set.
 	Models []Model `yaml:"models"`
+	// XDS, when its server is set, takes the models from a control plane.
+	XDS XDS `yaml:"xds"`
 }
 
 // Sampling configures the bounded queue that carries request/response

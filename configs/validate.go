@@ -29,7 +29,8 @@ func validate(c *Config, idx nodeIndex) Errors {
 	v.positive("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
 	v.atLeast("sampling.queue_size", c.Sampling.QueueSize, 1)
 	v.atLeast("sampling.workers", c.Sampling.Workers, 1)
-	if len(c.Models) == 0 {
+	v.xds(c.XDS)
+	if len(c.Models) == 0 && !c.XDS.Enabled() {
 		v.add("models", "at least one model is required")
 	}
 	names := map[string]int{}
