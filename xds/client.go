@@ -263,7 +263,12 @@ func (c *Client) stream(ctx context.Context, server string) (got bool, err error
 			return false, err
 		}
 	}
-	// nack tracks repeats of one rejection, for back-off.
+	// The transport is up (the stream would have failed fast otherwise).
+	// With the versions it sent, a control plane whose content is the
+	// same answers nothing: connected, nothing to apply.
+	c.setConnected(true)
+	c.log.Info("xds stream open", "server", server)
+	// lastErr and nackDelay track repeats of one rejection, for back-off.
 	var lastErr string
 	nackDelay := time.Duration(0)
 	for {
@@ -271,11 +276,7 @@ func (c *Client) stream(ctx context.Context, server string) (got bool, err error
 		if err != nil {
 			return got, err
 		}
-		if !got {
-			got = true
-			c.setConnected(true)
-			c.log.Info("xds stream open", "server", server)
-		}
+		got = true
 		req, result := c.handle(resp)
 		if result != nil {
 			msg := result.Error()
