@@ -96,6 +96,10 @@ func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "models_without_routable_version": down})
 		return
 	}
+	if len(snap.cfg.Models) == 0 { // xds: no model received yet
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "models": 0})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
 }
 
@@ -104,6 +108,7 @@ type Status struct {
 	ConfigHash string        `json:"config_hash"`
 	LoadedAt   time.Time     `json:"loaded_at"`
 	Models     []ModelStatus `json:"models"`
+	Source     any           `json:"source"` // file or xds; see SetSource
 }
 
 // ModelStatus is one model in Status.
@@ -137,7 +142,7 @@ type EndpointStatus struct {
 // Status reports the current snapshot.
 func (s *Server) Status() Status {
 	snap := s.snap.Load()
-	st := Status{ConfigHash: snap.hash, LoadedAt: snap.loadedAt.UTC(), Models: []ModelStatus{}}
+	st := Status{ConfigHash: snap.hash, LoadedAt: snap.loadedAt.UTC(), Models: []ModelStatus{}, Source: s.sourceStatus()}
 	for _, m := range snap.table.Models() {
 		shares := m.Shares()
 		ms := ModelStatus{Model: m.Name, Protocol: string(m.Config.Protocol)}

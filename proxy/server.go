@@ -59,6 +59,7 @@ type Server struct {
 	rp         http.Handler
 	transports *transports
 	draining   atomic.Bool
+	source     atomic.Pointer[func() any] // what /status shows as source; see SetSource
 }
 
 // New builds a Server serving cfg (whose raw bytes give the config hash).

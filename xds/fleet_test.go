@@ -45,7 +45,9 @@ groups:
 
 const sidecarBase = "listen: 127.0.0.1:0\nadmin: {listen: 127.0.0.1:0}\nxds: {server: 127.0.0.1:1, cluster: prod}\n"
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})) }
+func quiet() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+}
 
 // runningCP is a control plane serving on loopback.
 type runningCP struct {

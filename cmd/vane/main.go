@@ -42,6 +42,7 @@ const usage = `usage: vane <command> [flags]
 commands:
   serve -config FILE      run the proxy (default config vane.yaml)
   validate -config FILE   check a config; prints ok or one line per problem
+  control-plane -config FILE  serve groups of models to a fleet over xDS (ADS)
   demo [-duration D]      toy model backends, vane and a traffic generator in one process
   reference build -protocol P [-features a,b,...] [-paths name=path,...] [-prediction-path p]
                           read request bodies (one per line) on stdin, write a reference profile on stdout
@@ -58,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "control-plane":
+		return controlPlane(args[1:], stderr)
 	case "demo":
 		return runDemo(args[1:], stdout, stderr)
 	case "reference":
@@ -154,7 +157,10 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	ctx, reload := signals(log)
-	err := proxy.Run(ctx, proxy.RunOptions{ConfigPath: *path, Reload: reload, Logger: log})
+	handled, err := serveXDS(ctx, *path, log)
+	if !handled {
+		err = proxy.Run(ctx, proxy.RunOptions{ConfigPath: *path, Reload: reload, Logger: log})
+	}
 	if err != nil {
 		var problems configs.Errors
 		if errors.As(err, &problems) {
