@@ -462,7 +462,9 @@ func versionCluster(m *configs.Model, v *configs.Version) (*cluster.Cluster, *en
 			Metadata: &core.Metadata{FilterMetadata: map[string]*structpb.Struct{MetadataKey: em}},
 		})
 	}
-	cla.Endpoints = []*endpoint.LocalityLbEndpoints{{LbEndpoints: lbs}}
+	// gRPC ignores a locality without a weight and rejects one without a name.
+	cla.Endpoints = []*endpoint.LocalityLbEndpoints{{Locality: &core.Locality{Region: "vane"},
+		LbEndpoints: lbs, LoadBalancingWeight: wrapperspb.UInt32(1)}}
 	if allH2C {
 		opts, err := anypb.New(&upstreamhttp.HttpProtocolOptions{
 			UpstreamProtocolOptions: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_{

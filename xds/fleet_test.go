@@ -199,6 +199,8 @@ func TestSidecarFollowsAWeightChangeAndOnlyRoutesAreSent(t *testing.T) {
 	waitWeights(t, s, 50, 50)
 	writeFile(t, path, cpFile(20, 80))
 	waitWeights(t, s, 20, 80)
+	// The ACK follows the apply.
+	require.Eventually(t, func() bool { return len(s.resultsSince(n)) >= 2 }, 5*time.Second, 10*time.Millisecond)
 	assert.Equal(t, []string{"rds ack", "rds ack"}, s.resultsSince(n), "a weight change sends the routes only")
 	assert.Equal(t, "prod", s.c.Status().Cluster)
 	assert.Equal(t, []string{"iris"}, []string{s.cfg.Models[0].Name}, "the sidecar gets its group's models only")
@@ -229,6 +231,7 @@ func TestRejectedUpdateIsNACKedOnceAndNeverLoops(t *testing.T) {
 	cp := startCP(t, path, "")
 	s := startSidecar(t, []string{cp.addr}, nil)
 	waitWeights(t, s, 90, 10)
+	require.Eventually(t, func() bool { return s.resultCount() >= 3 }, 5*time.Second, 10*time.Millisecond, "initial cds, eds, rds acks")
 	s.mu.Lock()
 	s.reject = func(cfg *configs.Config) error {
 		if cfg.Models[0].Versions[0].Weight == 66 {
@@ -289,7 +292,9 @@ func TestResyncsAfterTheControlPlaneRestarts(t *testing.T) {
 	waitWeights(t, s, 40, 60)
 
 	// What a restarted sidecar would serve while the control plane is down.
-	cfg, _, err := LoadLastGood(dir, []byte(sidecarBase))
-	require.NoError(t, err)
-	assert.Equal(t, 40.0, cfg.Models[0].Versions[0].Weight)
+	// It is written right after the apply.
+	require.Eventually(t, func() bool {
+		cfg, _, err := LoadLastGood(dir, []byte(sidecarBase))
+		return err == nil && cfg.Models[0].Versions[0].Weight == 40
+	}, 5*time.Second, 10*time.Millisecond)
 }
