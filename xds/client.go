@@ -75,13 +75,19 @@ type ClientOptions struct {
 // ClientOptions.Apply, and ACKs, or NACKs with error_detail and keeps the
 // last good.
 type Client struct {
-	opts    ClientOptions
-	log     *slog.Logger
-	metrics *clientMetrics
+	opts     ClientOptions
+	log      *slog.Logger
+	metrics  *clientMetrics
+	composer *composer // Base, parsed once
 
-	// accepted is each type's last ACKed state; used only by Run's
-	// goroutine.
+	// accepted is each type's last ACKed state; decoded each type's
+	// last received messages by their wire bytes, so that unchanged
+	// resources are not decoded again and keep their identity; models
+	// the translation of each route message. All three are used only by
+	// Run's goroutine.
 	accepted map[string]*typeSnapshot
+	decoded  map[string]map[string]proto.Message
+	models   modelCache
 
 	// mu guards status.
 	mu     sync.Mutex
@@ -173,7 +179,12 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
-	c := &Client{opts: opts, log: opts.Logger, metrics: m, accepted: map[string]*typeSnapshot{}}
+	comp, err := newComposer(opts.Base)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{opts: opts, log: opts.Logger, metrics: m, composer: comp,
+		accepted: map[string]*typeSnapshot{}, decoded: map[string]map[string]proto.Message{}}
 	c.status = ClientStatus{Source: "xds", Server: opts.Servers[0], Cluster: opts.Cluster, NodeID: opts.NodeID,
 		Versions: map[string]string{}}
 	return c, nil
@@ -336,7 +347,13 @@ func (c *Client) handle(resp *discovery.DiscoveryResponse) (*discovery.Discovery
 // the rest.
 func (c *Client) take(resp *discovery.DiscoveryResponse) error {
 	snap := &typeSnapshot{version: resp.VersionInfo}
+	old, seen := c.decoded[resp.TypeUrl], make(map[string]proto.Message, len(resp.Resources))
 	for _, a := range resp.Resources {
+		if m, ok := old[string(a.Value)]; ok {
+			snap.resources = append(snap.resources, m)
+			seen[string(a.Value)] = m
+			continue
+		}
 		var m proto.Message
 		switch resp.TypeUrl {
 		case resourcev3.RouteType:
@@ -352,7 +369,9 @@ func (c *Client) take(resp *discovery.DiscoveryResponse) error {
 			return fmt.Errorf("decoding %s: %w", TypeName(resp.TypeUrl), err)
 		}
 		snap.resources = append(snap.resources, m)
+		seen[string(a.Value)] = m
 	}
+	c.decoded[resp.TypeUrl] = seen
 	next := map[string]*typeSnapshot{}
 	for k, v := range c.accepted {
 		next[k] = v
@@ -372,7 +391,8 @@ func (c *Client) take(resp *discovery.DiscoveryResponse) error {
 		}
 	}
 	pending := ""
-	models, err := FromEnvoy(res)
+	models, cache, err := fromEnvoy(res, c.models)
+	c.models = cache
 	switch {
 	case errors.Is(err, ErrIncomplete) || next[resourcev3.RouteType] == nil:
 		if err != nil {
@@ -383,7 +403,7 @@ func (c *Client) take(resp *discovery.DiscoveryResponse) error {
 	case err != nil:
 		return err
 	default:
-		cfg, raw, err := Compose(c.opts.Base, models)
+		cfg, raw, err := c.composer.compose(models)
 		if err != nil {
 			return err
 		}

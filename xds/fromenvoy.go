@@ -10,8 +10,6 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/vaneproxy/vane/configs"
 )
 
 // ErrIncomplete says that a route names a cluster, or a cluster an
@@ -30,6 +28,42 @@ var ErrIncomplete = errors.New("xds resources incomplete")
 // adds what only vane does. A route naming a cluster or assignment that
 // is missing gives ErrIncomplete.
 func FromEnvoy(r *Resources) ([]map[string]any, error) {
+	out, _, err := fromEnvoy(r, nil)
+	return out, err
+}
+
+// modelCache remembers the model each route message gave and the cluster
+// and assignment messages it read. A sidecar keeps unchanged resources'
+// messages across responses (decoded once), so an update that changes one
+// route translates one model.
+type modelCache map[*route.RouteConfiguration]cachedModel
+
+type cachedModel struct {
+	m    map[string]any // read only once cached
+	deps []dep
+}
+
+// current reports whether the model read the same cluster and assignment
+// messages as those given.
+func (cm cachedModel) current(clusters map[string]*cluster.Cluster, clas map[string]*endpoint.ClusterLoadAssignment) bool {
+	for _, d := range cm.deps {
+		if clusters[d.name] != d.c || clas[d.name] != d.a {
+			return false
+		}
+	}
+	return true
+}
+
+// dep is one cluster a model read, and its assignment.
+type dep struct {
+	name string
+	c    *cluster.Cluster
+	a    *endpoint.ClusterLoadAssignment
+}
+
+// fromEnvoy is FromEnvoy with a cache (nil for none); it returns the
+// cache for the next call.
+func fromEnvoy(r *Resources, cache modelCache) ([]map[string]any, modelCache, error) {
 	clusters := map[string]*cluster.Cluster{}
 	for _, c := range r.Clusters {
 		clusters[c.Name] = c
@@ -39,30 +73,37 @@ func FromEnvoy(r *Resources) ([]map[string]any, error) {
 		clas[a.ClusterName] = a
 	}
 	var out []map[string]any
+	next := modelCache{}
 	routes := append([]*route.RouteConfiguration(nil), r.Routes...)
 	sort.Slice(routes, func(i, j int) bool { return routes[i].Name < routes[j].Name })
 	for _, rc := range routes {
 		if rc.Name == HTTPListenerName {
 			continue
 		}
-		m, err := modelFromRoute(rc, clusters, clas)
-		if err != nil {
-			return nil, fmt.Errorf("route configuration %q: %w", rc.Name, err)
+		if cm, ok := cache[rc]; ok && cm.current(clusters, clas) {
+			next[rc] = cm
+			out = append(out, cm.m)
+			continue
 		}
+		m, deps, err := modelFromRoute(rc, clusters, clas)
+		if err != nil {
+			return nil, next, fmt.Errorf("route configuration %q: %w", rc.Name, err)
+		}
+		next[rc] = cachedModel{m: m, deps: deps}
 		out = append(out, m)
 	}
-	return out, nil
+	return out, next, nil
 }
 
 func modelFromRoute(rc *route.RouteConfiguration, clusters map[string]*cluster.Cluster,
-	clas map[string]*endpoint.ClusterLoadAssignment) (map[string]any, error) {
+	clas map[string]*endpoint.ClusterLoadAssignment) (map[string]any, []dep, error) {
 	if len(rc.VirtualHosts) != 1 || len(rc.VirtualHosts[0].Routes) != 1 {
-		return nil, errors.New("a vane model needs exactly one virtual host holding one route")
+		return nil, nil, errors.New("a vane model needs exactly one virtual host holding one route")
 	}
 	rt := rc.VirtualHosts[0].Routes[0]
 	action := rt.GetRoute()
 	if action == nil {
-		return nil, errors.New("the route must forward (route action), not redirect or answer directly")
+		return nil, nil, errors.New("the route must forward (route action), not redirect or answer directly")
 	}
 	m := map[string]any{"name": rc.Name}
 	match := map[string]any{}
@@ -117,7 +158,7 @@ func modelFromRoute(rc *route.RouteConfiguration, clusters map[string]*cluster.C
 	case action.GetCluster() != "":
 		targets = append(targets, target{action.GetCluster(), 1})
 	default:
-		return nil, errors.New("the route must name a cluster or weighted_clusters")
+		return nil, nil, errors.New("the route must name a cluster or weighted_clusters")
 	}
 	var meta map[string]any
 	if s := rt.GetMetadata().GetFilterMetadata()[MetadataKey]; s != nil {
@@ -125,15 +166,17 @@ func modelFromRoute(rc *route.RouteConfiguration, clusters map[string]*cluster.C
 	}
 	exact, _ := meta["weights"].(map[string]any)
 	var versions []any
+	var deps []dep
 	for _, t := range targets {
 		c, ok := clusters[t.cluster]
 		if !ok {
-			return nil, fmt.Errorf("%w: cluster %q not received", ErrIncomplete, t.cluster)
+			return nil, nil, fmt.Errorf("%w: cluster %q not received", ErrIncomplete, t.cluster)
 		}
 		cla, ok := clas[t.cluster]
 		if !ok {
-			return nil, fmt.Errorf("%w: endpoints of cluster %q not received", ErrIncomplete, t.cluster)
+			return nil, nil, fmt.Errorf("%w: endpoints of cluster %q not received", ErrIncomplete, t.cluster)
 		}
+		deps = append(deps, dep{t.cluster, c, cla})
 		name := t.cluster
 		if i := strings.LastIndexByte(name, '/'); i >= 0 {
 			name = name[i+1:]
@@ -157,7 +200,7 @@ func modelFromRoute(rc *route.RouteConfiguration, clusters map[string]*cluster.C
 	m["versions"] = versions
 	delete(meta, "weights")
 	merge(m, meta)
-	return m, nil
+	return m, deps, nil
 }
 
 // endpointsOf lists a version's endpoint URLs: the scheme from the
@@ -223,33 +266,6 @@ func merge(dst, src map[string]any) {
 		}
 		dst[k] = v
 	}
-}
-
-// Compose puts models (as FromEnvoy gives them) into the config file
-// base in place of its models, and parses the result with configs.Parse:
-// the defaults and every rule of a file apply, and problems name the
-// field path (models[0].versions[1].weight). raw is the composed file,
-// whose configs.Hash is the config hash; it is what a sidecar persists as
-// its last good config.
-func Compose(base []byte, models []map[string]any) (*configs.Config, []byte, error) {
-	doc := map[string]any{}
-	if err := yaml.Unmarshal(base, &doc); err != nil {
-		return nil, nil, fmt.Errorf("reading the base config: %w", err)
-	}
-	list := make([]any, len(models))
-	for i, m := range models {
-		list[i] = m
-	}
-	doc["models"] = list
-	raw, err := yaml.Marshal(doc)
-	if err != nil {
-		return nil, nil, fmt.Errorf("composing the config: %w", err)
-	}
-	cfg, err := configs.Parse(raw)
-	if err != nil {
-		return nil, raw, err
-	}
-	return cfg, raw, nil
 }
 
 // ModelsOf reads the models of a composed config file back as generic
