@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 
 FUZZTIME ?= 30s
 
-.PHONY: all build test lint demo bench bench-peers profile instructions soak fuzz fmt tidy clean
+.PHONY: all build test lint demo bench bench-peers profile instructions soak fuzz fmt tidy clean fleet
 
 all: lint test build
 
@@ -43,6 +43,11 @@ profile:
 ## instructions: user-space instructions per request under callgrind (BASE=<rev> to compare)
 instructions:
 	bash bench/instructions.sh
+
+## fleet: a weight change reaching N sidecars over xDS: p50/p99/max and the control plane's heap, RSS, goroutines (N=500 and N=2000)
+fleet: build
+	$(GO) run ./bench/fleet -vane $(BIN) -n 500
+	$(GO) run ./bench/fleet -vane $(BIN) -n 2000
 
 ## soak: the long fault tests (VANE_SOAK=1), then ten million requests at 256 connections printing RSS (TOTAL=... to change)
 soak:
