@@ -48,6 +48,7 @@ instructions:
 fleet: build
 	$(GO) run ./bench/fleet -vane $(BIN) -n 500
 	$(GO) run ./bench/fleet -vane $(BIN) -n 2000
+	$(GO) run ./bench/fleet -vane $(BIN) -n 500 -models 4
 
 ## soak: the long fault tests (VANE_SOAK=1), then ten million requests at 256 connections printing RSS (TOTAL=... to change)
 soak:

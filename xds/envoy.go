@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"reflect"
 	"sort"
 	"strconv"
 	"time"
@@ -336,6 +337,11 @@ func modelMetadata(m *configs.Model) (*core.Metadata, error) {
 		return nil, err
 	}
 	delete(mm, "versions")
+	// What equals the default is left out: a parser fills it in again,
+	// and every client decodes this on every update.
+	if def, err := defaultModel(m); err == nil {
+		pruneEqual(mm, def)
+	}
 	pruneEmptyMaps(mm)
 	// The reference sets exactly one source; the others' zero values
 	// would read as set. Features have no default: none is an empty list.
@@ -361,6 +367,52 @@ func modelMetadata(m *configs.Model) (*core.Metadata, error) {
 		return nil, fmt.Errorf("encoding io.vane metadata: %w", err)
 	}
 	return &core.Metadata{FilterMetadata: map[string]*structpb.Struct{MetadataKey: s}}, nil
+}
+
+// defaultModel is the model with m's name, match, protocol and versions
+// and every other key at its default, as a generic map without those four.
+func defaultModel(m *configs.Model) (map[string]any, error) {
+	match, err := toMap(m.Match)
+	if err != nil {
+		return nil, err
+	}
+	pruneEmptyMaps(match)
+	versions := make([]any, len(m.Versions))
+	for i, v := range m.Versions {
+		versions[i] = map[string]any{"name": v.Name, "endpoints": v.Endpoints}
+	}
+	doc := map[string]any{"models": []any{map[string]any{"name": m.Name, "match": match,
+		"protocol": string(m.Protocol), "versions": versions}}}
+	cfg, err := configs.ParseNode(toNode(doc))
+	if err != nil {
+		return nil, err
+	}
+	def, err := toMap(cfg.Models[0])
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"name", "match", "protocol", "versions"} {
+		delete(def, k)
+	}
+	return def, nil
+}
+
+// pruneEqual deletes from m the leaves equal to def's.
+func pruneEqual(m, def map[string]any) {
+	for k, v := range m {
+		d, ok := def[k]
+		if !ok {
+			continue
+		}
+		sub, isMap := v.(map[string]any)
+		dsub, defMap := d.(map[string]any)
+		switch {
+		case isMap && defMap:
+			pruneEqual(sub, dsub)
+		case reflect.DeepEqual(v, d):
+			delete(m, k)
+		}
+	}
 }
 
 // pruneEmptyMaps drops empty mappings (no headers, no paths), which mean

@@ -87,6 +87,9 @@ func TestEnvoyFieldsCarryTheMapping(t *testing.T) {
 	assert.Equal(t, uint32(33), c.OutlierDetection.FailurePercentageThreshold.Value)
 	assert.Equal(t, uint32(8), c.CircuitBreakers.Thresholds[0].MaxRequests.Value)
 	assert.Equal(t, "iris", c.Metadata.FilterMetadata[MetadataKey].AsMap()["model"])
+	chat := res.Routes[0].VirtualHosts[0].Routes[0].Metadata.FilterMetadata[MetadataKey].AsMap()
+	assert.NotContains(t, chat, "monitor", "settings at their defaults are left out of io.vane")
+	assert.Contains(t, chat, "protocol", "grpc is not the default protocol")
 	blue := res.Clusters[0]
 	require.Equal(t, "chat/blue", blue.Name)
 	assert.NotNil(t, blue.HealthChecks[0].GetGrpcHealthCheck(), "grpc models are probed with the gRPC health service")

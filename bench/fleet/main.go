@@ -43,7 +43,7 @@ func main() {
 	vane := flag.String("vane", "bin/vane", "the vane binary")
 	n := flag.Int("n", 500, "sidecars")
 	changes := flag.Int("changes", 20, "weight changes")
-	models := flag.Int("models", 4, "models in the group (two versions each)")
+	models := flag.Int("models", 1, "models in the group (two versions each); a sidecar usually serves one")
 	cpuprofile := flag.String("cpuprofile", "", "write this process's CPU profile (the sidecars') here")
 	flag.Parse()
 	if *cpuprofile != "" {
