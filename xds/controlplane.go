@@ -46,7 +46,7 @@ type ControlPlaneOptions struct {
 	// Ready, when set, is called with the bound addresses once both
 	// listeners accept connections.
 	Ready func(grpcAddr, admin net.Addr)
-	// WatchDebounce coalesces file events; default 50ms (a fleet waits
+	// WatchDebounce coalesces file events; default 25ms (a fleet waits
 	// on it).
 	WatchDebounce time.Duration
 }
@@ -123,7 +123,7 @@ func NewControlPlane(opts ControlPlaneOptions) (*ControlPlane, error) {
 		opts.Now = time.Now
 	}
 	if opts.WatchDebounce <= 0 {
-		opts.WatchDebounce = 50 * time.Millisecond
+		opts.WatchDebounce = 25 * time.Millisecond
 	}
 	m, err := newCPMetrics(opts.Registerer)
 	if err != nil {
