@@ -268,6 +268,12 @@ func (cp *ControlPlane) GRPCServer(ctx context.Context) (*grpc.Server, error) {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.MaxConcurrentStreams(1 << 20),
+		// Thousands of mostly idle streams: small read buffers, and write
+		// buffers released after each flush (32 KiB each per connection
+		// by default).
+		grpc.ReadBufferSize(4 << 10),
+		grpc.WriteBufferSize(4 << 10),
+		grpc.SharedWriteBuffer(true),
 	}
 	if t := cp.Config().TLS; t.Enabled() {
 		creds, err := ServerCredentials(t)

@@ -221,8 +221,9 @@ func run(vane string, n, changes, models int) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("control plane: heap %.1f MiB (in use), RSS %.1f MiB, goroutines %.0f, responses rds %.0f cds %.0f eds %.0f\n",
-		m["go_memstats_heap_inuse_bytes"]/(1<<20), m["process_resident_memory_bytes"]/(1<<20), m["go_goroutines"],
+	fmt.Printf("control plane: heap %.1f MiB allocated (%.1f MiB in use), RSS %.1f MiB, goroutines %.0f, responses rds %.0f cds %.0f eds %.0f\n",
+		m["go_memstats_heap_alloc_bytes"]/(1<<20), m["go_memstats_heap_inuse_bytes"]/(1<<20),
+		m["process_resident_memory_bytes"]/(1<<20), m["go_goroutines"],
 		m[`vane_controlplane_responses_total{type="rds"}`], m[`vane_controlplane_responses_total{type="cds"}`],
 		m[`vane_controlplane_responses_total{type="eds"}`])
 	return nil
