@@ -280,10 +280,3 @@ func (c *Cache) CreateDeltaWatch(*cache.DeltaRequest, cache.Subscription, chan c
 func (c *Cache) Fetch(_ context.Context, req *cache.Request) (cache.Response, error) {
 	return nil, errors.New("vane's control plane serves streams (ADS) only")
 }
-
-// openWatches counts the parked watches (for /status and tests).
-func (c *Cache) openWatches() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.watches)
-}

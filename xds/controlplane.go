@@ -19,7 +19,6 @@ import (
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -74,11 +73,10 @@ type ControlPlane struct {
 
 // NACKStatus is the last rejection a client sent.
 type NACKStatus struct {
-	Group  string    `json:"group"`
-	Type   string    `json:"type"`
-	Error  string    `json:"error"`
-	At     time.Time `json:"at"`
-	Stream int64     `json:"-"`
+	Group string    `json:"group"`
+	Type  string    `json:"type"`
+	Error string    `json:"error"`
+	At    time.Time `json:"at"`
 }
 
 type cpMetrics struct {
@@ -283,7 +281,7 @@ func (cp *ControlPlane) GRPCServer(ctx context.Context) (*grpc.Server, error) {
 		opts = append(opts, grpc.Creds(creds))
 	}
 	gs := grpc.NewServer(opts...)
-	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(gs, serverv3.NewServer(ctx, cp.cache, cp.callbacks()))
+	discovery.RegisterAggregatedDiscoveryServiceServer(gs, serverv3.NewServer(ctx, cp.cache, cp.callbacks()))
 	return gs, nil
 }
 

@@ -22,7 +22,6 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"go.yaml.in/yaml/v3"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -543,6 +542,3 @@ func toUint32s(in []int) []uint32 {
 func endpointURL(scheme, host string, port uint32) string {
 	return scheme + "://" + net.JoinHostPort(host, strconv.FormatUint(uint64(port), 10))
 }
-
-// clone deep-copies a message.
-func clone[T proto.Message](m T) T { return proto.Clone(m).(T) }
