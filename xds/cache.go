@@ -45,7 +45,8 @@ func TypeName(typeURL string) string {
 //     the routes and nothing else;
 //   - a named request is answered with the subset it names (the stock
 //     cache never answers an ADS request that does not name every
-//     resource of its type), a wildcard one with the whole type;
+//     resource of its type), a wildcard one with the whole type (but the
+//     API listeners, which only gRPC clients ask for, by name);
 //   - a NACK parks the watch: the version the client rejected is never
 //     re-sent to it, only a newer one (the stock cache re-sends it at
 //     once, over a thousand times a second).
@@ -69,6 +70,12 @@ type typeState struct {
 	version string // hash of the whole type's content
 	names   []string
 	items   map[string]item
+	// wildcard and wildcardVersion are what a wildcard request gets:
+	// every resource, except for listeners, where the API listeners
+	// (which Envoy takes only from its bootstrap, not from LDS) go only
+	// to clients that name them, as gRPC clients do.
+	wildcard        []string
+	wildcardVersion string
 }
 
 type item struct {
@@ -145,6 +152,14 @@ func build(r *Resources) (*groupState, error) {
 		}
 		sort.Strings(ts.names)
 		ts.version = ts.hashOf(ts.names)
+		ts.wildcard, ts.wildcardVersion = ts.names, ts.version
+		if typeURL == resourcev3.ListenerType {
+			ts.wildcard = nil
+			if _, ok := ts.items[HTTPListenerName]; ok {
+				ts.wildcard = []string{HTTPListenerName}
+			}
+			ts.wildcardVersion = ts.hashOf(ts.wildcard)
+		}
 	}
 	return g, nil
 }
@@ -204,7 +219,7 @@ func (c *Cache) answer(w *watch) (cache.Response, bool) {
 	if ts == nil {
 		return nil, false
 	}
-	names, version := ts.names, ts.version
+	names, version := ts.wildcard, ts.wildcardVersion
 	if !w.sub.IsWildcard() {
 		names = nil
 		for n := range w.sub.SubscribedResources() {

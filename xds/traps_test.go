@@ -9,6 +9,7 @@ import (
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
@@ -102,6 +103,38 @@ func TestNamedSubsetIsAnswered(t *testing.T) {
 	resp, err = st.Recv()
 	require.NoError(t, err)
 	assert.Len(t, resp.Resources, 2)
+}
+
+// A wildcard listener request (Envoy's) gets the HTTP listener only: Envoy
+// takes API listeners from its bootstrap, never from LDS. A gRPC client
+// names the API listener it wants and gets it.
+func TestWildcardListenersLeaveOutAPIListeners(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cp.yaml")
+	writeFile(t, path, roundTripControlPlane)
+	cp := startCP(t, path, "")
+	conn, err := grpc.NewClient(cp.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ads := discovery.NewAggregatedDiscoveryServiceClient(conn)
+	names := func(req *discovery.DiscoveryRequest) []string {
+		st, err := ads.StreamAggregatedResources(ctx)
+		require.NoError(t, err)
+		require.NoError(t, st.Send(req))
+		resp, err := st.Recv()
+		require.NoError(t, err)
+		var out []string
+		for _, a := range resp.Resources {
+			var l listener.Listener
+			require.NoError(t, a.UnmarshalTo(&l))
+			out = append(out, l.Name)
+		}
+		return out
+	}
+	node := &core.Node{Id: "envoy", Cluster: "prod"}
+	assert.Equal(t, []string{HTTPListenerName}, names(&discovery.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType}))
+	assert.Equal(t, []string{"iris"}, names(&discovery.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType, ResourceNames: []string{"iris"}}))
 }
 
 const roundTripControlPlane = `groups:
