@@ -201,10 +201,18 @@ func (c *Cache) Set(groups map[string]*groupState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.groups = groups
-	for w := range c.watches {
-		if resp, ok := c.answer(w); ok {
-			delete(c.watches, w)
-			w.ch <- resp
+	// Clusters and endpoints go before the listeners and routes that
+	// name them (each ADS stream sends in this order), so a new version
+	// is known before traffic is routed to it.
+	for _, t := range typeURLs {
+		for w := range c.watches {
+			if w.typeURL != t {
+				continue
+			}
+			if resp, ok := c.answer(w); ok {
+				delete(c.watches, w)
+				w.ch <- resp
+			}
 		}
 	}
 }
