@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 
 FUZZTIME ?= 30s
 
-.PHONY: all build test lint demo bench bench-peers bench-grpc profile instructions soak fuzz fmt tidy clean alerts-e2e
+.PHONY: all build test lint demo bench bench-peers bench-grpc profile instructions soak fuzz fmt tidy clean alerts-e2e fleet
 
 all: lint test build
 
@@ -48,6 +48,12 @@ profile:
 ## instructions: user-space instructions per request under callgrind (BASE=<rev> to compare)
 instructions:
 	bash bench/instructions.sh
+
+## fleet: a weight change reaching N sidecars over xDS: p50/p99/max and the control plane's heap, RSS, goroutines (N=500 and N=2000)
+fleet: build
+	$(GO) run ./bench/fleet -vane $(BIN) -n 500
+	$(GO) run ./bench/fleet -vane $(BIN) -n 2000
+	$(GO) run ./bench/fleet -vane $(BIN) -n 500 -models 4
 
 ## soak: the long fault tests (VANE_SOAK=1), then ten million requests at 256 connections printing RSS (TOTAL=... to change)
 soak:

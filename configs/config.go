@@ -30,7 +30,7 @@ type Config struct {
 	// Sampling configures the queue between the data plane and the drift
 	// monitor, shared by all models.
 	Sampling Sampling `yaml:"sampling"`
-	// Models are the routed models; at least one.
+	// Models are the routed models; at least one, unless xds is set.
 	Models []Model `yaml:"models"`
 	// Shadowing tunes the queue of copies to shadow versions.
 	Shadowing Shadowing `yaml:"shadowing"`
@@ -40,6 +40,8 @@ type Config struct {
 	// X-Forwarded-For, -Proto and -Host vane keeps; from any other peer vane
 	// sets them itself. Default none.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// XDS, when its server is set, takes the models from a control plane.
+	XDS XDS `yaml:"xds"`
 }
 
 // Sampling configures the bounded queue that carries request/response

@@ -42,6 +42,15 @@ func Parse(data []byte) (*Config, error) {
 	if len(probs) > 0 {
 		return nil, probs.err()
 	}
+	return ParseNode(root)
+}
+
+// ParseNode is Parse for a document already parsed, or built in code
+// (as a sidecar builds its xDS models): the same decoding, defaults and
+// rules. Problems carry the nodes' lines, 0 for nodes built in code. A
+// nil root is an empty file.
+func ParseNode(root *yaml.Node) (*Config, error) {
+	var probs Errors
 	var cfg Config
 	d := &decoder{idx: nodeIndex{}}
 	if root != nil && !isNull(resolve(root)) {

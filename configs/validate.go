@@ -33,7 +33,8 @@ func validate(c *Config, idx nodeIndex) Errors {
 	v.atLeast("sampling.workers", c.Sampling.Workers, 1)
 	v.shadowing(c)
 	v.limits(c)
-	if len(c.Models) == 0 {
+	v.xds(c.XDS)
+	if len(c.Models) == 0 && !c.XDS.Enabled() {
 		v.add("models", "at least one model is required")
 	}
 	names := map[string]int{}

@@ -104,6 +104,10 @@ func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "models_without_routable_version": down})
 		return
 	}
+	if len(snap.cfg.Models) == 0 { // xds: no model received yet
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "models": 0})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
 }
 
@@ -115,6 +119,7 @@ type Status struct {
 	// Rollouts are the models' rollouts: state, step and the gate values
 	// that decided it; absent when no model has one.
 	Rollouts []rollout.Status `json:"rollouts,omitempty"`
+	Source   any              `json:"source"` // file or xds; see SetSource
 }
 
 // ModelStatus is one model in Status.
@@ -150,7 +155,7 @@ type EndpointStatus struct {
 // Status reports the current snapshot.
 func (s *Server) Status() Status {
 	snap := s.snap.Load()
-	st := Status{ConfigHash: snap.hash, LoadedAt: snap.loadedAt.UTC(), Models: []ModelStatus{}}
+	st := Status{ConfigHash: snap.hash, LoadedAt: snap.loadedAt.UTC(), Models: []ModelStatus{}, Source: s.sourceStatus()}
 	for _, m := range snap.table.Models() {
 		shares := m.Shares()
 		ms := ModelStatus{Model: m.Name, Protocol: string(m.Config.Protocol)}

@@ -78,6 +78,7 @@ type Server struct {
 	draining   atomic.Bool
 	// sampleSeed keys the sampling hash of request ids (see sampled).
 	sampleSeed maphash.Seed
+	source     atomic.Pointer[func() any] // what /status shows as source; see SetSource
 }
 
 // New builds a Server serving cfg (whose raw bytes give the config hash).

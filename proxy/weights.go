@@ -36,7 +36,7 @@ func (e errNotFile) Error() string { return e.where }
 func (s *Server) weightEditor() (*configs.WeightEditor, error) {
 	switch {
 	case s.opts.ControlPlane != "":
-		return nil, errNotFile{fmt.Sprintf("models come from the control plane %s: change weights there (its admin takes the same calls for its groups)", s.opts.ControlPlane)}
+		return nil, errNotFile{fmt.Sprintf("models come from the control plane %s: change the weights in its config file (groups[].models)", s.opts.ControlPlane)}
 	case s.opts.ConfigPath == "":
 		return nil, errNotFile{"this vane was given its config directly, not from a file: there is no file to write"}
 	}

@@ -43,6 +43,7 @@ const usage = `usage: vane <command> [flags]
 commands:
   serve -config FILE      run the proxy (default config vane.yaml; -log-format text|json, -log-level)
   validate -config FILE   check a config; prints ok or one line per problem
+  control-plane -config FILE  serve groups of models to a fleet over xDS (ADS)
   demo [-duration D]      toy model backends, vane and a traffic generator in one process
   reference build -protocol P [-features a,b,...] [-paths name=path,...] [-prediction-path p]
                           read request bodies (one per line) on stdin, write a reference profile on stdout
@@ -61,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "control-plane":
+		return controlPlane(args[1:], stderr)
 	case "demo":
 		return runDemo(args[1:], stdout, stderr)
 	case "reference":
@@ -164,7 +167,10 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	ctx, reload := signals(log)
-	err = proxy.Run(ctx, proxy.RunOptions{ConfigPath: *path, Reload: reload, Logger: log, Version: versionString()})
+	handled, err := serveXDS(ctx, *path, log)
+	if !handled {
+		err = proxy.Run(ctx, proxy.RunOptions{ConfigPath: *path, Reload: reload, Logger: log, Version: versionString()})
+	}
 	if err != nil {
 		var problems configs.Errors
 		if errors.As(err, &problems) {
