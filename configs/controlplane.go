@@ -103,8 +103,13 @@ func validateControlPlane(cp *ControlPlane, idx nodeIndex) Errors {
 		}
 		// A stand-in config whose addresses are valid, so that only the
 		// models' problems come back.
-		probs := validate(&Config{Listen: "127.0.0.1:1", Admin: Admin{Listen: "127.0.0.1:2"},
-			Shutdown: Shutdown{DrainTimeout: 1}, Sampling: Sampling{QueueSize: 1, Workers: 1}, Models: g.Models}, sub)
+		stand := &Config{Listen: "127.0.0.1:1", Admin: Admin{Listen: "127.0.0.1:2"},
+			Shutdown: Shutdown{DrainTimeout: 1}, Sampling: Sampling{QueueSize: 1, Workers: 1}, Models: g.Models}
+		// The sidecar-wide keys take their defaults (the stand-in has
+		// none of its own in the file).
+		shadowDefaults(stand, nodeIndex{})
+		accessLogDefaults(stand, nodeIndex{})
+		probs := validate(stand, sub)
 		for _, pr := range probs {
 			pr.Path = p + "." + pr.Path
 			v.probs = append(v.probs, pr)

@@ -152,6 +152,7 @@ func modelDefaults(m *Model, idx nodeIndex, path string) {
 
 	monitorDefaults(&m.Monitor, idx, at("monitor"))
 	rolloutDefaults(m, idx, at("rollout"))
+	modelShadowDefaults(m, idx, path)
 }
 
 func monitorDefaults(mon *Monitor, idx nodeIndex, path string) {

@@ -55,11 +55,12 @@ func shadowDefaults(c *Config, idx nodeIndex) {
 	setDefault(&c.Shadowing.Concurrency, idx, "shadowing.concurrency", DefaultShadowConcurrency)
 	setDefault(&c.Feedback.MaxEntries, idx, "feedback.max_entries", DefaultFeedbackEntries)
 	setDefault(&c.Feedback.TTL, idx, "feedback.ttl", DefaultFeedbackTTL)
-	for i := range c.Models {
-		m, p := &c.Models[i], item("models", i)+".routing."
-		setDefault(&m.Routing.ShadowRate, idx, p+"shadow_rate", DefaultShadowRate)
-		setDefault(&m.Routing.ShadowTimeout, idx, p+"shadow_timeout", m.Timeout)
-	}
+}
+
+// modelShadowDefaults fills a model's shadow keys; its timeout is set.
+func modelShadowDefaults(m *Model, idx nodeIndex, path string) {
+	setDefault(&m.Routing.ShadowRate, idx, path+".routing.shadow_rate", DefaultShadowRate)
+	setDefault(&m.Routing.ShadowTimeout, idx, path+".routing.shadow_timeout", m.Timeout)
 }
 
 // shadowing checks the top-level shadowing and feedback keys.

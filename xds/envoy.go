@@ -270,15 +270,30 @@ func modelRoute(m *configs.Model) (*route.Route, error) {
 			HeaderMatchSpecifier: &route.HeaderMatcher_StringMatch{StringMatch: &matcher.StringMatcher{
 				MatchPattern: &matcher.StringMatcher_Exact{Exact: m.Match.Headers[k]}}}})
 	}
-	weights := envoyWeights(m.Versions)
+	// Shadow versions never answer: Envoy mirrors to them
+	// (request_mirror_policies, at routing.shadow_rate) and they take no
+	// part in the weighted split.
+	var served []configs.Version
+	var mirrors []*route.RouteAction_RequestMirrorPolicy
+	for _, v := range m.Versions {
+		if v.Shadow {
+			mirrors = append(mirrors, &route.RouteAction_RequestMirrorPolicy{Cluster: ClusterName(m.Name, v.Name),
+				RuntimeFraction: &core.RuntimeFractionalPercent{DefaultValue: &typev3.FractionalPercent{
+					Numerator: uint32(math.Round(m.Routing.ShadowRate * 1e6)), Denominator: typev3.FractionalPercent_MILLION}}})
+			continue
+		}
+		served = append(served, v)
+	}
+	weights := envoyWeights(served)
 	wc := &route.WeightedCluster{}
-	for j, v := range m.Versions {
+	for j, v := range served {
 		wc.Clusters = append(wc.Clusters, &route.WeightedCluster_ClusterWeight{
 			Name: ClusterName(m.Name, v.Name), Weight: wrapperspb.UInt32(weights[j])})
 	}
 	action := &route.RouteAction{
-		ClusterSpecifier: &route.RouteAction_WeightedClusters{WeightedClusters: wc},
-		Timeout:          durationpb.New(m.Timeout),
+		ClusterSpecifier:      &route.RouteAction_WeightedClusters{WeightedClusters: wc},
+		Timeout:               durationpb.New(m.Timeout),
+		RequestMirrorPolicies: mirrors,
 		RetryPolicy: &route.RetryPolicy{
 			RetryOn:              retryOn(m.Protocol),
 			NumRetries:           wrapperspb.UInt32(uint32(max(m.Retry.Attempts-1, 0))),

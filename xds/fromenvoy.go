@@ -148,17 +148,24 @@ func modelFromRoute(rc *route.RouteConfiguration, clusters map[string]*cluster.C
 	type target struct {
 		cluster string
 		weight  uint32
+		shadow  bool
 	}
 	var targets []target
 	switch {
 	case action.GetWeightedClusters() != nil:
 		for _, cw := range action.GetWeightedClusters().Clusters {
-			targets = append(targets, target{cw.Name, cw.GetWeight().GetValue()})
+			targets = append(targets, target{cw.Name, cw.GetWeight().GetValue(), false})
 		}
 	case action.GetCluster() != "":
-		targets = append(targets, target{action.GetCluster(), 1})
+		targets = append(targets, target{action.GetCluster(), 1, false})
 	default:
 		return nil, nil, errors.New("the route must name a cluster or weighted_clusters")
+	}
+	// Mirrored clusters are vane's shadow versions.
+	for _, mp := range action.GetRequestMirrorPolicies() {
+		if mp.GetCluster() != "" {
+			targets = append(targets, target{mp.GetCluster(), 0, true})
+		}
 	}
 	var meta map[string]any
 	if s := rt.GetMetadata().GetFilterMetadata()[MetadataKey]; s != nil {
@@ -190,7 +197,11 @@ func modelFromRoute(rc *route.RouteConfiguration, clusters map[string]*cluster.C
 		if w, ok := exact[name]; ok {
 			weight = w
 		}
-		versions = append(versions, map[string]any{"name": name, "weight": weight, "endpoints": endpointsOf(c, cla)})
+		ver := map[string]any{"name": name, "weight": weight, "endpoints": endpointsOf(c, cla)}
+		if t.shadow {
+			ver["shadow"] = true
+		}
+		versions = append(versions, ver)
 		if _, ok := m["health"]; !ok {
 			if h := healthOf(c); h != nil {
 				m["health"] = h

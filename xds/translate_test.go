@@ -3,6 +3,7 @@ package xds
 import (
 	"testing"
 
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -154,4 +155,56 @@ func TestValidateCatchesInvalidEnvoyConfig(t *testing.T) {
 	require.NoError(t, err)
 	res.Clusters[0].ConnectTimeout = durationpb.New(-1)
 	assert.ErrorContains(t, res.Validate(), "chat/blue")
+}
+
+// A shadow version travels as a request mirror (Envoy copies to it and
+// never answers from it) and comes back as a shadow; the rest of the
+// round-2 model keys (rollout, limits, shadow rate) travel in io.vane.
+func TestRoundTripKeepsShadowsAndRollouts(t *testing.T) {
+	const file = `
+models:
+  - name: iris
+    match: {path_prefix: /v1/models/iris}
+    protocol: kserve-v1
+    routing: {shadow_rate: 0.25}
+    limits: {max_response_bytes: 1048576}
+    versions:
+      - name: v1
+        weight: 90
+        endpoints: ["http://127.0.0.1:8501"]
+      - name: v2
+        weight: 10
+        endpoints: ["http://127.0.0.1:8502"]
+      - name: v3
+        shadow: true
+        endpoints: ["http://127.0.0.1:8503"]
+    rollout:
+      candidate: v2
+      steps: [10, 50, 100]
+      gates: {min_requests: 20, min_shadow_agreement: 0.9}
+`
+	cfg, err := configs.Parse([]byte(file))
+	require.NoError(t, err)
+	res, err := ToEnvoy(cfg.Models)
+	require.NoError(t, err)
+	require.NoError(t, res.Validate())
+	var action *route.RouteAction
+	for _, rc := range res.Routes {
+		if rc.Name == "iris" {
+			action = rc.VirtualHosts[0].Routes[0].GetRoute()
+		}
+	}
+	require.NotNil(t, action)
+	w := action.GetWeightedClusters().Clusters
+	require.Len(t, w, 2, "the shadow takes no part in the split")
+	require.Len(t, action.RequestMirrorPolicies, 1)
+	assert.Equal(t, "iris/v3", action.RequestMirrorPolicies[0].Cluster)
+	assert.Equal(t, uint32(250000), action.RequestMirrorPolicies[0].RuntimeFraction.DefaultValue.Numerator)
+
+	models, err := FromEnvoy(res)
+	require.NoError(t, err)
+	back, _, err := Compose([]byte(file), models)
+	require.NoError(t, err)
+	require.Len(t, back.Models, 1)
+	assert.Equal(t, cfg.Models[0], back.Models[0])
 }
