@@ -55,7 +55,18 @@ func compare(f *feature, fr *featureRef, set *settings, dst []testResult) []test
 		add(methodWasserstein, stats.Wasserstein(fr.values, f.vals), 0)
 		return dst
 	}
-	// Categories: the reference's, then those only the window has.
+	refCounts, liveCounts := categoryTable(f, fr)
+	stat, p, _ := stats.Chi2(refCounts, liveCounts)
+	add(methodChi2, stat, p)
+	refProps, liveProps := stats.Proportions(refCounts), stats.Proportions(liveCounts)
+	add(methodPSI, stats.PSI(refProps, liveProps), 0)
+	add(methodJS, stats.JS(refProps, liveProps), 0)
+	return dst
+}
+
+// categoryTable lays out a categorical feature's window against fr: the
+// reference's categories, then those only the window has.
+func categoryTable(f *feature, fr *featureRef) (refCounts, liveCounts []float64) {
 	cats := fr.cats
 	var extra []string
 	for c := range f.cats {
@@ -67,18 +78,13 @@ func compare(f *feature, fr *featureRef, set *settings, dst []testResult) []test
 	if len(extra) > 0 {
 		cats = append(append(make([]string, 0, len(cats)+len(extra)), cats...), extra...)
 	}
-	refCounts := make([]float64, len(cats))
-	liveCounts := make([]float64, len(cats))
+	refCounts = make([]float64, len(cats))
+	liveCounts = make([]float64, len(cats))
 	copy(refCounts, fr.counts)
 	for i, c := range cats {
 		liveCounts[i] = f.cats[c]
 	}
-	stat, p, _ := stats.Chi2(refCounts, liveCounts)
-	add(methodChi2, stat, p)
-	refProps, liveProps := stats.Proportions(refCounts), stats.Proportions(liveCounts)
-	add(methodPSI, stats.PSI(refProps, liveProps), 0)
-	add(methodJS, stats.JS(refProps, liveProps), 0)
-	return dst
+	return refCounts, liveCounts
 }
 
 // correct adjusts the p-values of one closed window across all the

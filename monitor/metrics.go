@@ -44,6 +44,7 @@ type metrics struct {
 	referenceRows   *prometheus.GaugeVec
 	score           *prometheus.GaugeVec
 	detected        *prometheus.GaugeVec
+	pValue          *prometheus.GaugeVec
 	webhookErrors   *prometheus.CounterVec
 	webhookSent     prometheus.Counter
 	queueLength     prometheus.GaugeFunc
@@ -85,6 +86,9 @@ func newMetrics(reg prometheus.Registerer, queueLen, queueCap func() float64) (*
 		detected: gauge("vane_drift_detected",
 			"1 while the feature's drift alert is raised (after hysteresis), else 0.",
 			[]string{"model", "version", "feature"}),
+		pValue: gauge("vane_drift_p_value",
+			"The corrected p-value behind each verdict on the last closed window: ks and chi2 after the correction across the version's features; cusum, the sequential detector's false-alarm rate per window at the feature's evidence (the alert is raised when it is below monitor.false_alarm_rate).",
+			[]string{"model", "version", "feature", "method"}),
 		webhookErrors: counter("vane_monitor_webhook_errors_total",
 			"Alert notifications not delivered, by reason: queue_full (dropped before sending), send (failed after all attempts).",
 			[]string{"reason"}),
@@ -100,7 +104,7 @@ func newMetrics(reg prometheus.Registerer, queueLen, queueCap func() float64) (*
 	}
 	for _, c := range []prometheus.Collector{m.samples, m.dropped, m.decodeErrors, m.rows,
 		m.windowsClosed, m.featuresIgnored, m.valuesSkipped, m.referenceReady, m.referenceRows,
-		m.score, m.detected, m.webhookErrors, m.webhookSent, m.queueLength, m.queueCapacity} {
+		m.score, m.detected, m.pValue, m.webhookErrors, m.webhookSent, m.queueLength, m.queueCapacity} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("monitor: registering metrics: %w", err)
 		}
@@ -140,7 +144,7 @@ func (m *metrics) forgetVersion(model, version string) {
 		m.featuresIgnored, m.valuesSkipped} {
 		v.DeletePartialMatch(labels)
 	}
-	for _, v := range []*prometheus.GaugeVec{m.referenceReady, m.referenceRows, m.score, m.detected} {
+	for _, v := range []*prometheus.GaugeVec{m.referenceReady, m.referenceRows, m.score, m.detected, m.pValue} {
 		v.DeletePartialMatch(labels)
 	}
 }
@@ -151,4 +155,5 @@ func (m *metrics) forgetDrift(model, version string) {
 	labels := prometheus.Labels{"model": model, "version": version}
 	m.score.DeletePartialMatch(labels)
 	m.detected.DeletePartialMatch(labels)
+	m.pValue.DeletePartialMatch(labels)
 }

@@ -68,7 +68,20 @@ type settings struct {
 	thresholds  [numMethods]float64
 	alertOn     [numMethods]bool
 	webhookURL  string
+
+	detector       string  // detectorCUSUM or detectorWindow
+	falseAlarmRate float64 // cusum: false alerts per window per version
 }
+
+// The alert detectors of monitor.detector.
+const (
+	detectorCUSUM  = configs.DetectorCUSUM
+	detectorWindow = configs.DetectorWindow
+)
+
+// methodCUSUM labels the sequential detector's p-value in
+// vane_drift_p_value.
+const methodCUSUM = "cusum"
 
 func newSettings(mc *configs.Model) settings {
 	mon := &mc.Monitor
@@ -85,6 +98,9 @@ func newSettings(mc *configs.Model) settings {
 		consecutive: orDefault(mon.Consecutive, configs.DefaultConsecutive),
 		correction:  orDefault(mon.Correction, configs.DefaultCorrection),
 		webhookURL:  mon.WebhookURL,
+
+		detector:       orDefault(mon.Detector, configs.DefaultDetector),
+		falseAlarmRate: orDefault(mon.FalseAlarmRate, configs.DefaultFalseAlarmRate),
 	}
 	s.minWindow = orDefault(mon.MinWindow, min(configs.DefaultMinWindow, s.window))
 	switch ref := mon.Reference; {

@@ -3,6 +3,7 @@ package monitor
 import (
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
@@ -35,11 +36,14 @@ type versionState struct {
 	set                          settings
 	decodeKey, refKey, windowKey string
 
-	ref       *refProfile   // warmup (learned or loaded) or file; nil while learning and in version mode
-	src       *versionState // version mode: the version whose window is the reference (maybe this one)
-	refRows   int           // warmup: rows taken into the reference so far
-	statePath string        // where the learned reference persists; "" for nowhere
-	persisted string        // the path the learned reference was last written to
+	ref        *refProfile   // warmup (learned or loaded) or file; nil while learning and in version mode
+	src        *versionState // version mode: the version whose window is the reference (maybe this one)
+	refRows    int           // warmup: rows taken into the reference so far
+	statePath  string        // where the learned reference persists; "" for nowhere
+	persisted  string        // the path the learned reference was last written to
+	rng        *rand.Rand    // warmup: the reservoir's random source
+	refusals   int           // warmups refused by the split-half test
+	refusedWhy string        // why the last one was
 
 	features []*feature
 	index    map[string]int // feature name -> features index
@@ -54,6 +58,8 @@ type versionState struct {
 	windowsClosed int
 	lastClose     time.Time
 	lastRows      int
+
+	cal calibration // the sequential detector's threshold for the reference
 }
 
 // feature is one feature of a version.
@@ -61,8 +67,7 @@ type feature struct {
 	name string
 	kind kind
 
-	refVals []float64          // warmup: numeric reference being learned
-	refCats map[string]float64 // warmup: categorical reference being learned
+	learn *learner // warmup: the reference being learned; nil when none
 
 	vals []float64          // live window: numeric values
 	cats map[string]float64 // live window: category counts
@@ -74,11 +79,16 @@ type feature struct {
 	since    time.Time    // when the alert was raised
 	driftRun int          // drifted windows in a row
 	cleanRun int          // clean windows in a row
+
+	seq      [numSeqStats]cusum // the sequential detector's statistics and sums
+	seqScore float64            // the largest sum after the last close
+	seqH     float64            // the threshold it was judged against
+	seqP     float64            // the corrected p-value behind the verdict
 }
 
 func newVersionState(model, version string, mm *metrics, log *slog.Logger) *versionState {
 	return &versionState{model: model, version: version, mm: mm, met: mm.forVersion(model, version),
-		log: log.With("model", model, "version", version), index: map[string]int{}}
+		log: log.With("model", model, "version", version), index: map[string]int{}, rng: rngFor(model, version)}
 }
 
 // feature returns the feature called name, registering it when there is
@@ -199,7 +209,7 @@ func (v *versionState) observe(fl *decode.Field, pos int, learning bool) {
 	}
 	if k == kindCategorical {
 		if learning {
-			f.refCats = addCategory(f.refCats, fl.Value.Cat)
+			v.learnCategory(f, fl.Value.Cat)
 		} else {
 			f.cats = addCategory(f.cats, fl.Value.Cat)
 			f.n++
@@ -214,8 +224,8 @@ func (v *versionState) observe(fl *decode.Field, pos int, learning bool) {
 	// Bounded even when a payload repeats a name within its rows: a
 	// feature never holds more values than the warmup or the window has rows.
 	if learning {
-		if len(f.refVals) < v.set.warmup {
-			f.refVals = append(f.refVals, x)
+		if f.learn == nil || f.learn.seen < v.set.warmup {
+			v.learnNumeric(f, x)
 		}
 	} else if len(f.vals) < v.set.window {
 		f.vals = append(f.vals, x)
@@ -237,28 +247,6 @@ func addCategory(counts map[string]float64, c string) map[string]float64 {
 		counts[OtherCategory]++
 	}
 	return counts
-}
-
-// freeze makes the rows learned so far the reference.
-func (v *versionState) freeze(now time.Time) *persistJob {
-	ref := &refProfile{source: refWarmup.String(), rows: v.refRows, features: map[string]*featureRef{}}
-	for _, f := range v.features {
-		switch {
-		case f.kind == kindNumeric && len(f.refVals) > 0:
-			sort.Float64s(f.refVals)
-			ref.features[f.name] = numericRef(f.refVals, v.set.bins)
-		case f.kind == kindCategorical && len(f.refCats) > 0:
-			ref.features[f.name] = categoricalRef(f.refCats)
-		default:
-			continue
-		}
-		ref.names = append(ref.names, f.name)
-		f.refVals, f.refCats = nil, nil
-	}
-	v.ref = ref
-	v.met.referenceReady.Set(1)
-	v.log.Info("drift reference learned", "rows", ref.rows, "features", len(ref.features))
-	return v.persistJob(now)
 }
 
 // persistJob returns the learned reference to write, when there is one
@@ -335,9 +323,20 @@ func (v *versionState) closeWindow(now time.Time, ev []alertEvent) []alertEvent 
 		}
 		if fr := ref.features[f.name]; fr != nil && fr.kind == f.kind {
 			f.tests = compare(f, fr, &v.set, f.tests)
+			if v.set.detector == detectorCUSUM {
+				var cr, cl []float64
+				if f.kind == kindCategorical {
+					cr, cl = categoryTable(f, fr)
+				}
+				standardize(f, fr, cr, cl)
+			}
 		}
 	}
 	correct(v.features, v.set.correction)
+	var cal *calibration
+	if v.set.detector == detectorCUSUM && ref != nil {
+		cal = v.calibrate(ref)
+	}
 	for _, f := range v.features {
 		if len(f.tests) == 0 {
 			continue
@@ -348,8 +347,18 @@ func (v *versionState) closeWindow(now time.Time, ev []alertEvent) []alertEvent 
 			t.drifted = t.verdict()
 			drifted = drifted || (t.drifted && v.set.alertOn[t.method])
 			v.mm.score.WithLabelValues(v.model, v.version, f.name, t.method.String()).Set(t.stat)
+			if t.method.hasPValue() {
+				v.mm.pValue.WithLabelValues(v.model, v.version, f.name, t.method.String()).Set(t.pAdj)
+			}
 		}
-		ev = v.judge(f, drifted, now, ev)
+		if cal == nil {
+			ev = v.judge(f, drifted, now, ev)
+			continue
+		}
+		f.seqScore, f.seqH = f.step(cal), cal.h
+		f.seqP = seqPValue(f.seqScore, cal)
+		v.mm.pValue.WithLabelValues(v.model, v.version, f.name, methodCUSUM).Set(f.seqP)
+		ev = v.judgeSeq(f, now, ev)
 	}
 	if v.set.refMode == refVersion && v.set.refVersion == v.version {
 		v.published.Store(v.windowProfile())

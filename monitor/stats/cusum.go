@@ -128,3 +128,9 @@ func Pearson(refCounts, liveCounts []float64) (stat, p float64, dof int) {
 	dof = k - 1
 	return stat, distuv.ChiSquared{K: float64(dof)}.Survival(stat), dof
 }
+
+// NormalSF is the standard normal upper tail P(Z > z), accurate far into
+// the tail (computed as Φ(−z)).
+func NormalSF(z float64) float64 {
+	return distuv.UnitNormal.CDF(-z)
+}
