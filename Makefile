@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 
 FUZZTIME ?= 30s
 
-.PHONY: all build test lint demo bench bench-peers profile instructions soak fuzz fmt tidy clean
+.PHONY: all build test lint demo bench bench-peers profile instructions soak fuzz fmt tidy clean drift-eval
 
 all: lint test build
 
@@ -48,6 +48,11 @@ instructions:
 soak:
 	VANE_SOAK=1 $(GO) test -race -count=1 -timeout 30m -run 'Reload|ConfigMap|Overload|SlowClients|SlowMonitor' ./proxy
 	bash bench/soak.sh
+
+## drift-eval: the drift detection harness through the real monitor (false alerts, detection within 1/2/5/10 windows; RUNS=400 NULL=20000)
+drift-eval:
+	VANE_DRIFT_EVAL=1 VANE_DRIFT_EVAL_RUNS=$(or $(RUNS),400) VANE_DRIFT_EVAL_NULL=$(or $(NULL),20000) \
+	  $(GO) test -count=1 -timeout 60m -run '^TestDriftEval$$' -v ./monitor/ | grep -v '^=== '
 
 ## fuzz: every fuzz target for FUZZTIME each (seed corpora live in testdata/fuzz)
 fuzz:

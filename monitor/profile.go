@@ -213,6 +213,9 @@ func checkSummary(f *profileFeature) error {
 
 // profileOf renders a reference as a profile file.
 func profileOf(ref *refProfile, model, version string, warmup int, now time.Time) *profileFile {
+	if !ref.created.IsZero() {
+		now = ref.created
+	}
 	p := &profileFile{Format: ProfileFormat, Model: model, Version: version, Source: ref.source,
 		Warmup: warmup, Rows: ref.rows, CreatedAt: &now, Features: make(map[string]profileFeature, len(ref.features))}
 	for name, f := range ref.features {

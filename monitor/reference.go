@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/vaneproxy/vane/configs"
 	"github.com/vaneproxy/vane/monitor/stats"
@@ -82,6 +83,7 @@ type refProfile struct {
 	source   string // warmup, file, version
 	origin   string // the file read, or the version whose window it is
 	rows     int
+	created  time.Time // when a learned reference was frozen; zero for others
 	features map[string]*featureRef
 	names    []string // features in the order they were added
 }
@@ -206,6 +208,9 @@ func loadState(path, model, version string, warmup, bins int) (*refProfile, erro
 		return nil, fmt.Errorf("profile was learned with warmup %d, the config says %d", p.Warmup, warmup)
 	}
 	ref, _ := p.reference(refWarmup.String(), path, nil, bins)
+	if p.CreatedAt != nil {
+		ref.created = *p.CreatedAt
+	}
 	return ref, nil
 }
 

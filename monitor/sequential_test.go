@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -155,4 +156,47 @@ func TestPValueMetric(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, x.Sequential.PValue, got)
 	assert.True(t, x.Drifted)
+}
+
+// A restart keeps the learned reference and a raised alert: the new
+// process loads both from state_dir, shows the alert at once and does not
+// learn a new reference from the drifted traffic.
+func TestRestartKeepsAlert(t *testing.T) {
+	stateDir := t.TempDir()
+	mon := configs.Monitor{Window: 500, Reference: configs.Reference{Warmup: 2000}, Features: []string{"x"}}
+	cfg := config(model("m", mon, "v1"))
+	cfg.StateDir = stateDir
+	rng := rand.New(rand.NewPCG(13, 13))
+	f := newFixture(t, Options{})
+	require.NoError(t, f.m.Configure(cfg))
+	f.feedRows("m", "v1", normals(rng, 2000, 1))
+	f.feedRows("m", "v1", normals(rng, 1000, 1, 0.5))
+	x := featureOf(t, f.version(t, "m", "v1"), "x")
+	require.True(t, x.Drifted)
+	since := x.AlertSince
+
+	g := newFixture(t, Options{})
+	require.NoError(t, g.m.Configure(cfg))
+	vr := g.version(t, "m", "v1")
+	assert.True(t, vr.ReferenceReady, "no new warmup")
+	gx := featureOf(t, vr, "x")
+	assert.True(t, gx.Drifted, "the alert survives the restart")
+	assert.Equal(t, since, gx.AlertSince)
+	require.NotNil(t, gx.Sequential)
+	assert.Equal(t, x.Sequential.Score, gx.Sequential.Score)
+	got, ok := g.value(t, "vane_drift_detected", map[string]string{"model": "m", "version": "v1", "feature": "x"})
+	require.True(t, ok)
+	assert.Equal(t, 1.0, got)
+
+	// The drift goes on: the alert stays raised.
+	g.feedRows("m", "v1", normals(rng, 500, 1, 0.5))
+	assert.True(t, featureOf(t, g.version(t, "m", "v1"), "x").Drifted)
+
+	// A state file of another reference is not taken up.
+	require.NoError(t, os.WriteFile(filepath.Join(stateDir, "references", "m", "v1.alerts.json"),
+		[]byte(`{"format":"vane-alerts/v1","reference_created_at":"2001-01-01T00:00:00Z","features":{"x":{"alert":true,"sums":{"mean":[99,0]}}}}`), 0o644))
+	h := newFixture(t, Options{})
+	require.NoError(t, h.m.Configure(cfg))
+	assert.False(t, featureOf(t, h.version(t, "m", "v1"), "x").Drifted)
+	assert.Contains(t, h.logText(), "ignoring saved drift alert state")
 }

@@ -50,6 +50,10 @@ func (m *Monitor) versionFor(prev *versionState, ms *modelState, name, stateDir 
 			vs.useReference(ref)
 			vs.persisted = path
 			vs.refRows = ref.rows
+			if err := vs.restoreAlerts(alertStatePath(path)); err != nil {
+				m.log.Warn("ignoring saved drift alert state", "model", ms.name, "version", name,
+					"file", alertStatePath(path), "err", err)
+			}
 			m.log.Info("drift reference loaded from state_dir", "model", ms.name, "version", name,
 				"file", path, "rows", ref.rows, "features", len(ref.features))
 		default:

@@ -278,7 +278,8 @@ func (v *versionState) freeze(now time.Time) *persistJob {
 		v.met.referenceRows.Set(0)
 		return nil
 	}
-	ref := &refProfile{source: refWarmup.String(), rows: v.refRows, features: map[string]*featureRef{}}
+	ref := &refProfile{source: refWarmup.String(), rows: v.refRows, created: now.UTC(),
+		features: map[string]*featureRef{}}
 	for _, f := range v.features {
 		if f.learn == nil {
 			continue

@@ -59,7 +59,8 @@ type versionState struct {
 	lastClose     time.Time
 	lastRows      int
 
-	cal calibration // the sequential detector's threshold for the reference
+	cal       calibration // the sequential detector's threshold for the reference
+	alertsDue bool        // a window closed since the alert state was last handed out for saving
 }
 
 // feature is one feature of a version.
@@ -125,7 +126,10 @@ func (v *versionState) reference() *refProfile {
 // persistJob is a learned reference to write to the state directory.
 type persistJob struct {
 	path    string
-	profile *profileFile
+	profile *profileFile // nil when only the alert state is to be written
+
+	alertsPath string          // the cusum alert state, when alerts is set
+	alerts     *alertStateFile // nil for none
 }
 
 // apply takes the rows of one sample: into the reference while it is
@@ -168,7 +172,7 @@ func (v *versionState) apply(rows []decode.Row, now time.Time, ev []alertEvent) 
 	}
 	v.nRows.Add(uint64(len(rows)))
 	v.met.rows.Add(float64(len(rows)))
-	return ev, job
+	return ev, v.withAlerts(job)
 }
 
 // featureAt is feature(name) for the field at position pos of a row.
@@ -257,6 +261,24 @@ func (v *versionState) persistJob(now time.Time) *persistJob {
 	}
 	return &persistJob{path: v.statePath,
 		profile: profileOf(v.ref, v.model, v.version, v.set.warmup, now.UTC())}
+}
+
+// withAlerts adds the alert state to job when a window closed since it
+// was last handed out and the reference it belongs to is saved.
+func (v *versionState) withAlerts(job *persistJob) *persistJob {
+	if !v.alertsDue || v.statePath == "" || (v.persisted != v.statePath && (job == nil || job.profile == nil)) {
+		return job
+	}
+	s := v.alertState()
+	if s == nil {
+		return job
+	}
+	v.alertsDue = false
+	if job == nil {
+		job = &persistJob{}
+	}
+	job.alertsPath, job.alerts = alertStatePath(v.statePath), s
+	return job
 }
 
 // persistedTo records that the learned reference is saved at path.
@@ -362,6 +384,9 @@ func (v *versionState) closeWindow(now time.Time, ev []alertEvent) []alertEvent 
 	}
 	if v.set.refMode == refVersion && v.set.refVersion == v.version {
 		v.published.Store(v.windowProfile())
+	}
+	if cal != nil && v.statePath != "" {
+		v.alertsDue = true
 	}
 	v.resetWindow()
 	return ev

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"time"
 
@@ -196,6 +197,23 @@ func (m *Monitor) closeAged() {
 // persist writes a learned reference; a failure is logged and retried
 // when Run ends.
 func (m *Monitor) persist(v *versionState, job *persistJob) {
+	if job.alerts != nil {
+		// Before the reference: a reference saved without its alert
+		// state would be loaded with none.
+		defer func() {
+			data, err := json.Marshal(job.alerts)
+			if err == nil {
+				err = writeFileAtomic(job.alertsPath, data)
+			}
+			if err != nil {
+				m.log.Warn("saving drift alert state failed", "model", v.model, "version", v.version,
+					"file", job.alertsPath, "err", err)
+			}
+		}()
+	}
+	if job.profile == nil {
+		return
+	}
 	if err := saveState(job.path, job.profile); err != nil {
 		m.log.Warn("saving drift reference failed", "model", v.model, "version", v.version,
 			"file", job.path, "err", err)
@@ -215,7 +233,7 @@ func (m *Monitor) persistAll() {
 	for _, ms := range snap.order {
 		for _, v := range ms.order {
 			v.mu.Lock()
-			job := v.persistJob(now)
+			job := v.withAlerts(v.persistJob(now))
 			v.mu.Unlock()
 			if job != nil {
 				m.persist(v, job)
