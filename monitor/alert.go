@@ -52,7 +52,7 @@ func (v *versionState) judgeSeq(f *feature, now time.Time, ev []alertEvent) []al
 // one, and records the event.
 func (v *versionState) transition(f *feature, raise, clear bool, now time.Time, ev []alertEvent) []alertEvent {
 	e := alertEvent{model: v.model, version: v.version, feature: f.name, kind: f.kind,
-		window: v.windowsClosed, url: v.set.webhookURL}
+		window: v.judging, url: v.set.webhookURL}
 	switch {
 	case raise:
 		f.alert, f.since = true, now

@@ -85,7 +85,7 @@ func (v *versionState) restoreAlerts(path string) error {
 	if v.ref == nil || !s.ReferenceCreatedAt.Equal(v.ref.created) {
 		return errors.New("it belongs to another reference")
 	}
-	cal := v.calibrate(v.ref)
+	cal := v.calibrate(v.ref, &v.set)
 	for name, af := range s.Features {
 		fr := v.ref.features[name]
 		f := v.feature(name)

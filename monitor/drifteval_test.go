@@ -212,7 +212,7 @@ func (h *harness) feed(v *versionState, n int, shifted bool, now time.Time) []in
 	for n > 0 {
 		b := batch[:min(n, len(batch))]
 		h.rows(b, shifted)
-		ev, _ := v.apply(b, now, nil)
+		ev, _ := v.ingest(b, now, nil)
 		for _, e := range ev {
 			if e.firing && !e.resend {
 				raised = append(raised, e.window)

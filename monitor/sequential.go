@@ -87,11 +87,12 @@ type calibration struct {
 	h    float64
 }
 
-// calibrate returns the threshold for ref, computing it when the
-// reference, the window or the target rate changed.
-func (v *versionState) calibrate(ref *refProfile) *calibration {
+// calibrate returns the threshold for ref under set, computing it when
+// the reference, the window or the target rate changed. The caller holds
+// closeMu (or owns v alone).
+func (v *versionState) calibrate(ref *refProfile, set *settings) *calibration {
 	c := &v.cal
-	if c.ref == ref && c.rate == v.set.falseAlarmRate && c.win == v.set.window {
+	if c.ref == ref && c.rate == set.falseAlarmRate && c.win == set.window {
 		return c
 	}
 	sums := 0
@@ -103,15 +104,15 @@ func (v *versionState) calibrate(ref *refProfile) *calibration {
 			}
 		}
 	}
-	*c = calibration{ref: ref, rate: v.set.falseAlarmRate, win: v.set.window, sums: max(sums, 1)}
-	c.rho = float64(v.set.window) / float64(v.set.window+max(ref.rows, 1))
+	*c = calibration{ref: ref, rate: set.falseAlarmRate, win: set.window, sums: max(sums, 1)}
+	c.rho = float64(set.window) / float64(set.window+max(ref.rows, 1))
 	c.h = stats.CUSUMThreshold(cusumK, c.rho, c.rate/float64(c.sums))
 	return c
 }
 
 // standardize computes the feature's standardized statistics for its
 // closing window (numeric values sorted) against fr.
-func standardize(f *feature, fr *featureRef, catRef, catLive []float64) {
+func standardize(f *closedFeature, fr *featureRef) {
 	for i := range f.seq {
 		f.seq[i].fresh = false
 	}
@@ -119,7 +120,8 @@ func standardize(f *feature, fr *featureRef, catRef, catLive []float64) {
 		f.seq[s].on = true
 	}
 	if f.kind == kindCategorical {
-		setChi2(f, catRef, catLive)
+		ref, live := categoryTable(f.cats, fr)
+		setChi2(f, ref, live)
 		return
 	}
 	var w stats.Moments
@@ -164,7 +166,7 @@ func standardize(f *feature, fr *featureRef, catRef, catLive []float64) {
 
 // setChi2 standardizes a chi-square of the value counts: the z-score of
 // its p-value. A table without evidence (one category) leaves it unset.
-func setChi2(f *feature, ref, live []float64) {
+func setChi2(f *closedFeature, ref, live []float64) {
 	_, p, dof := stats.Pearson(ref, live)
 	if dof == 0 {
 		return
@@ -176,13 +178,13 @@ func (c *cusum) set(z float64) {
 	c.z, c.fresh = math.Max(-zCap, math.Min(zCap, z)), true
 }
 
-// step adds the last window's z to the feature's sums and returns the
+// stepSums adds the last window's z to a feature's sums and returns the
 // largest sum.
-func (f *feature) step(cal *calibration) float64 {
+func stepSums(seq *[numSeqStats]cusum, cal *calibration) float64 {
 	limit := 2 * cal.h
 	score := 0.0
 	for s := range numSeqStats {
-		c := &f.seq[s]
+		c := &seq[s]
 		if !c.on {
 			continue
 		}

@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,8 +58,16 @@ type versionState struct {
 	lastClose     time.Time
 	lastRows      int
 
-	cal       calibration // the sequential detector's threshold for the reference
-	alertsDue bool        // a window closed since the alert state was last handed out for saving
+	closes    int             // windows closed, judged or not yet (windowsClosed counts the judged)
+	judging   int             // the number of the window being judged
+	alertsDue bool            // a window closed since the alert state was last handed out for saving
+	pending   []*closedWindow // closed windows waiting for finish, oldest first
+
+	// closeMu serializes finishing closed windows, so that their results
+	// are applied in order while the statistics are computed outside mu.
+	// Lock order: closeMu, then mu.
+	closeMu sync.Mutex
+	cal     calibration // the cusum threshold for the reference; guarded by closeMu
 }
 
 // feature is one feature of a version.
@@ -73,6 +80,9 @@ type feature struct {
 	vals []float64          // live window: numeric values
 	cats map[string]float64 // live window: category counts
 	n    int                // live window: values taken
+
+	spareVals []float64          // a closed window's buffer, for the next window
+	spareCats map[string]float64 // likewise, cleared
 
 	tests    []testResult // the last closed window's tests; empty when none ran
 	lastN    int          // values in the last closed window
@@ -172,7 +182,7 @@ func (v *versionState) apply(rows []decode.Row, now time.Time, ev []alertEvent) 
 	}
 	v.nRows.Add(uint64(len(rows)))
 	v.met.rows.Add(float64(len(rows)))
-	return ev, v.withAlerts(job)
+	return ev, job
 }
 
 // featureAt is feature(name) for the field at position pos of a row.
@@ -317,15 +327,12 @@ func (v *versionState) resetWindow() {
 	v.winRows = 0
 }
 
-// closeWindow compares the window with the reference, judges each
-// feature, publishes the window when it is a reference, and starts the
-// next window.
+// closeWindow ends the current window: its buffers are handed to a
+// closedWindow, queued for finish (which computes the statistics outside
+// the lock), and the next window starts at once with spare buffers.
 func (v *versionState) closeWindow(now time.Time, ev []alertEvent) []alertEvent {
 	ref := v.reference()
-	v.windowsClosed++
-	v.lastClose = now
-	v.lastRows = v.winRows
-	v.met.windowsClosed.Inc()
+	v.closes++
 	if v.set.refMode == refVersion {
 		ready, rows := 0.0, 0.0
 		if ref != nil {
@@ -334,79 +341,15 @@ func (v *versionState) closeWindow(now time.Time, ev []alertEvent) []alertEvent 
 		v.met.referenceReady.Set(ready)
 		v.met.referenceRows.Set(rows)
 	}
+	cw := &closedWindow{ref: ref, set: v.set, now: now, window: v.closes, rows: v.winRows,
+		statePath: v.statePath, features: make([]closedFeature, 0, len(v.features))}
 	for _, f := range v.features {
-		f.tests = f.tests[:0]
-		f.lastN = f.n
-		if f.kind == kindNumeric {
-			sort.Float64s(f.vals)
-		}
-		if ref == nil || f.n == 0 {
-			continue
-		}
-		if fr := ref.features[f.name]; fr != nil && fr.kind == f.kind {
-			f.tests = compare(f, fr, &v.set, f.tests)
-			if v.set.detector == detectorCUSUM {
-				var cr, cl []float64
-				if f.kind == kindCategorical {
-					cr, cl = categoryTable(f, fr)
-				}
-				standardize(f, fr, cr, cl)
-			}
-		}
+		cf := closedFeature{f: f, kind: f.kind, n: f.n, vals: f.vals, cats: f.cats}
+		f.vals, f.cats = f.spareVals[:0], f.spareCats
+		f.spareVals, f.spareCats = nil, nil
+		cw.features = append(cw.features, cf)
 	}
-	correct(v.features, v.set.correction)
-	var cal *calibration
-	if v.set.detector == detectorCUSUM && ref != nil {
-		cal = v.calibrate(ref)
-	}
-	for _, f := range v.features {
-		if len(f.tests) == 0 {
-			continue
-		}
-		drifted := false
-		for i := range f.tests {
-			t := &f.tests[i]
-			t.drifted = t.verdict()
-			drifted = drifted || (t.drifted && v.set.alertOn[t.method])
-			v.mm.score.WithLabelValues(v.model, v.version, f.name, t.method.String()).Set(t.stat)
-			if t.method.hasPValue() {
-				v.mm.pValue.WithLabelValues(v.model, v.version, f.name, t.method.String()).Set(t.pAdj)
-			}
-		}
-		if cal == nil {
-			ev = v.judge(f, drifted, now, ev)
-			continue
-		}
-		f.seqScore, f.seqH = f.step(cal), cal.h
-		f.seqP = seqPValue(f.seqScore, cal)
-		v.mm.pValue.WithLabelValues(v.model, v.version, f.name, methodCUSUM).Set(f.seqP)
-		ev = v.judgeSeq(f, now, ev)
-	}
-	if v.set.refMode == refVersion && v.set.refVersion == v.version {
-		v.published.Store(v.windowProfile())
-	}
-	if cal != nil && v.statePath != "" {
-		v.alertsDue = true
-	}
+	v.pending = append(v.pending, cw)
 	v.resetWindow()
 	return ev
-}
-
-// windowProfile copies the closing window (numeric values sorted already)
-// into a reference for the versions compared with this one.
-func (v *versionState) windowProfile() *refProfile {
-	p := &refProfile{source: refVersion.String(), origin: v.version, rows: v.winRows,
-		features: map[string]*featureRef{}}
-	for _, f := range v.features {
-		if f.n == 0 {
-			continue
-		}
-		if f.kind == kindNumeric {
-			p.features[f.name] = numericRef(append([]float64(nil), f.vals...), v.set.bins)
-		} else {
-			p.features[f.name] = categoricalRef(f.cats) // reads the counts, keeps none
-		}
-		p.names = append(p.names, f.name)
-	}
-	return p
 }

@@ -156,7 +156,7 @@ func (m *Monitor) process(w *worker, s *Sample) {
 		return
 	}
 	var job *persistJob
-	w.events, job = v.apply(rows, m.now(), w.events[:0])
+	w.events, job = v.ingest(rows, m.now(), w.events[:0])
 	m.emit(w.events)
 	if job != nil {
 		m.persist(v, job)
@@ -188,7 +188,11 @@ func (m *Monitor) closeAged() {
 	var ev []alertEvent
 	for _, ms := range snap.order {
 		for _, v := range ms.order {
-			ev = v.closeAged(now, ev)
+			var job *persistJob
+			ev, job = v.finish(v.closeAged(now, ev), nil)
+			if job != nil {
+				m.persist(v, job)
+			}
 		}
 	}
 	m.emit(ev)
