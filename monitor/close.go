@@ -81,6 +81,10 @@ func (v *versionState) finish(ev []alertEvent, job *persistJob) ([]alertEvent, *
 // sums, which only publish writes (holding closeMu, as the caller does).
 func (v *versionState) compute(cw *closedWindow) *calibration {
 	cusumOn := cw.set.detector == detectorCUSUM && cw.ref != nil
+	if cw.ref != v.binRef {
+		v.exportReference(cw.ref)
+		v.binRef = cw.ref
+	}
 	for i := range cw.features {
 		cf := &cw.features[i]
 		cf.seq = cf.f.seq
@@ -95,6 +99,7 @@ func (v *versionState) compute(cw *closedWindow) *calibration {
 			continue
 		}
 		cf.tests = compare(cf, fr, &cw.set, nil)
+		v.exportBins(cf.f.name, fr, binCounts(cf, fr))
 		if cusumOn {
 			standardize(cf, fr)
 		}

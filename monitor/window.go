@@ -68,6 +68,7 @@ type versionState struct {
 	// Lock order: closeMu, then mu.
 	closeMu sync.Mutex
 	cal     calibration // the cusum threshold for the reference; guarded by closeMu
+	binRef  *refProfile // the reference whose bins are exported; guarded by closeMu
 }
 
 // feature is one feature of a version.
