@@ -60,6 +60,27 @@ func TestDriftEval(t *testing.T) {
 			t.Logf("%d features, %s: %s", nf, sc.name, time.Since(start).Round(time.Second))
 		}
 	}
+	out.WriteString("\nDrift that starts during the warmup (5 numeric features, feature 0 shifts by 0.5σ from warmup row R on):\n\n")
+	out.WriteString("| R (of 10,000) | warmup refused | alerted within 10 windows after the warmup | caught (either) |\n|---|---|---|---|\n")
+	for _, at := range []int{200, 2000, 5000, 9000} {
+		h := newHarness(t, 5, evalScenarios[1], extra)
+		refused, alerted, caught := 0, 0, 0
+		n := max(runs/4, 10)
+		for range n {
+			r, a := h.warmupDrift(at, 0.5)
+			if r {
+				refused++
+			}
+			if a {
+				alerted++
+			}
+			if r || a {
+				caught++
+			}
+		}
+		fmt.Fprintf(&out, "| %d | %.1f %% | %.1f %% | %.1f %% |\n", at,
+			100*float64(refused)/float64(n), 100*float64(alerted)/float64(n), 100*float64(caught)/float64(n))
+	}
 	t.Log("\n" + out.String())
 	fmt.Println(out.String())
 }
@@ -244,6 +265,27 @@ func (h *harness) nullRate(total int) float64 {
 		windows += per
 	}
 	return float64(alerts) / float64(windows)
+}
+
+// warmupDrift starts a shift of feature 0 at warmup row at and reports
+// whether the first warmup was refused and whether an alert was raised
+// within 10 windows after the reference was frozen.
+func (h *harness) warmupDrift(at int, shift float64) (refused, alerted bool) {
+	v := h.fresh()
+	sc := h.sc
+	h.sc.shift = func(r *rand.Rand) decode.Value { return num(r.NormFloat64() + shift) }
+	defer func() { h.sc = sc }()
+	h.feed(v, at, false, time.Time{})
+	for v.learning() {
+		h.feed(v, 100, true, time.Time{})
+	}
+	refused = v.refusals > 0
+	for range 10 {
+		if len(h.feed(v, v.set.window, true, time.Time{})) > 0 {
+			return refused, true
+		}
+	}
+	return refused, false
 }
 
 // detection returns, per run, the first window (1-based, counted from
