@@ -96,3 +96,23 @@ func (v *versionState) exportReference(ref *refProfile) {
 		v.mm.refBins.WithLabelValues(v.model, v.version, name, otherBin).Set(0)
 	}
 }
+
+// Histogram gives a numeric feature's histogram against reference fr:
+// the frozen bin edges (bins are right-closed and open-ended, len(edges)+1
+// of them), the reference's values per bin and the open window's. It is
+// nil for a categorical feature or a reference without the feature. The
+// caller holds the version's lock (the window is read).
+func (f *feature) Histogram(fr *featureRef) (edges, refCounts, windowCounts []float64) {
+	if fr == nil || fr.kind != kindNumeric || f.kind != kindNumeric {
+		return nil, nil, nil
+	}
+	refCounts = make([]float64, len(fr.props))
+	for i, p := range fr.props {
+		refCounts[i] = p * float64(fr.n)
+	}
+	windowCounts = make([]float64, len(fr.edges)+1)
+	for _, x := range f.vals {
+		windowCounts[stats.BinIndex(fr.edges, x)]++
+	}
+	return fr.edges, refCounts, windowCounts
+}

@@ -79,3 +79,23 @@ func TestFleetBinCategories(t *testing.T) {
 		assert.Equal(t, want, got, bin)
 	}
 }
+
+func TestHistogram(t *testing.T) {
+	f := newFixture(t, Options{})
+	mon := configs.Monitor{Window: 300, Reference: configs.Reference{Warmup: 1000}, Features: []string{"x"}}
+	require.NoError(t, f.m.Configure(config(model("m", mon, "v1"))))
+	rng := rand.New(rand.NewPCG(15, 15))
+	f.feedRows("m", "v1", normals(rng, 1000, 1))
+	f.feedRows("m", "v1", normals(rng, 50, 1))
+	v := f.m.snap.Load().models["m"].versions["v1"]
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	fr := v.ref.features["x"]
+	edges, ref, win := v.features[0].Histogram(fr)
+	assert.Equal(t, fr.edges, edges)
+	assert.Len(t, ref, len(edges)+1)
+	assert.InDelta(t, 1000, sum(ref), 1e-9)
+	assert.Equal(t, 50.0, sum(win))
+	e, _, _ := v.features[0].Histogram(nil)
+	assert.Nil(t, e)
+}
