@@ -155,7 +155,11 @@ func standardize(f *closedFeature, fr *featureRef) {
 		setChi2(f, ref, live)
 		return
 	}
-	if vw := w.Variance(); v > 0 && vw > 0 && w.N >= 2 {
+	switch vw := w.Variance(); {
+	case v <= 0 || w.N < 2:
+	case vw == 0: // the feature collapsed to one value
+		f.seq[seqScale].set(-zCap)
+	default:
 		kurt := fr.mom.Kurtosis()
 		if math.IsNaN(kurt) || kurt < 1.5 {
 			kurt = 1.5

@@ -200,3 +200,23 @@ func TestRestartKeepsAlert(t *testing.T) {
 	assert.False(t, featureOf(t, h.version(t, "m", "v1"), "x").Drifted)
 	assert.Contains(t, h.logText(), "ignoring saved drift alert state")
 }
+
+// A feature that collapses to one value (a stuck sensor, a default
+// filled in) keeps its mean but loses its spread: the scale statistic
+// alerts.
+func TestCUSUMScaleCollapse(t *testing.T) {
+	f := newFixture(t, Options{})
+	mon := configs.Monitor{Window: 200, Reference: configs.Reference{Warmup: 2000}, Features: []string{"x"}}
+	require.NoError(t, f.m.Configure(config(model("m", mon, "v1"))))
+	rng := rand.New(rand.NewPCG(16, 16))
+	f.feedRows("m", "v1", normals(rng, 2000, 1))
+	stuck := make([][]float64, 200)
+	for i := range stuck {
+		stuck[i] = []float64{0}
+	}
+	f.feedRows("m", "v1", stuck)
+	x := featureOf(t, f.version(t, "m", "v1"), "x")
+	assert.True(t, x.Drifted)
+	require.NotNil(t, x.Sequential)
+	assert.Equal(t, -float64(zCap), x.Sequential.Statistics[1].Z)
+}
