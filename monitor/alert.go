@@ -40,11 +40,13 @@ func (v *versionState) judge(f *feature, drifted bool, now time.Time, ev []alert
 }
 
 // judgeSeq is judge for the sequential detector: the alert is raised when
-// the feature's largest CUSUM passes its threshold and cleared when it is
-// back at or below half of it.
+// the feature's largest CUSUM passes its threshold and cleared when all
+// its sums are back at 0 — the state the calibration's run lengths start
+// from, so that a cleared alert is not re-raised more easily than a
+// first one.
 func (v *versionState) judgeSeq(f *feature, now time.Time, ev []alertEvent) []alertEvent {
 	raise := !f.alert && f.seqScore > f.seqH
-	clear := f.alert && f.seqScore <= f.seqH/2
+	clear := f.alert && f.seqScore == 0
 	return v.transition(f, raise, clear, now, ev)
 }
 

@@ -20,13 +20,13 @@ import (
 // distinct values). Each z feeds a one-sided CUSUM per direction,
 // S = min(cap, max(0, S + z − k)); mean and variance run two (up and
 // down), chi-square one. A feature's alert is raised when any of its sums
-// passes the threshold h and cleared when all are back at or below h/2;
-// sums are capped at 2h so that an alert clears within a few windows
-// after the drift ends.
+// passes the threshold h and cleared when all are back at 0; sums are
+// capped at 2h so that an alert clears within a few windows after the
+// drift ends (about 2h/k).
 //
 // h is calibrated so that the version raises at most monitor.
 // false_alarm_rate false alerts per window: with m sums in the version,
-// each gets rate/m (sums of different features are independent under no
+// each gets rate/(1.5·m) (1.5 a margin for the approximation; sums of different features are independent under no
 // drift, so the version's rate is at most the sum), and stats.
 // CUSUMThreshold finds the h giving that rate for the shared-reference
 // correlation ρ = window/(window + reference rows). No hysteresis is
@@ -36,6 +36,12 @@ import (
 // shift of 2k = 3 standard errors per window, which is a 0.1σ mean shift
 // with windows of 1000 rows and a 10,000-row reference.
 const cusumK = 1.5
+
+// calibrationMargin divides the target rate before h is calibrated: the
+// harness (make drift-eval) measured up to 1.35 times the target without
+// it (Siegmund's approximation is slightly optimistic at k = 1.5, and the
+// scale statistic's tails are not quite normal).
+const calibrationMargin = 1.5
 
 // zCap bounds a standardized statistic (a p-value of 0 gives +Inf).
 const zCap = 100
@@ -106,7 +112,7 @@ func (v *versionState) calibrate(ref *refProfile, set *settings) *calibration {
 	}
 	*c = calibration{ref: ref, rate: set.falseAlarmRate, win: set.window, sums: max(sums, 1)}
 	c.rho = float64(set.window) / float64(set.window+max(ref.rows, 1))
-	c.h = stats.CUSUMThreshold(cusumK, c.rho, c.rate/float64(c.sums))
+	c.h = stats.CUSUMThreshold(cusumK, c.rho, c.rate/(calibrationMargin*float64(c.sums)))
 	return c
 }
 
@@ -164,7 +170,7 @@ func standardize(f *closedFeature, fr *featureRef) {
 		if math.IsNaN(kurt) || kurt < 1.5 {
 			kurt = 1.5
 		}
-		f.seq[seqScale].set(math.Log(vw/v) / math.Sqrt((kurt-1)*inv))
+		f.seq[seqScale].set(stats.VarianceRatioZ(vw/v, 2*w.N/(kurt-1), 2*fr.mom.N/(kurt-1)))
 	}
 }
 
@@ -205,14 +211,14 @@ func stepSums(seq *[numSeqStats]cusum, cal *calibration) float64 {
 
 // seqPValue is the corrected p-value behind a feature's sequential
 // verdict: the version's false-alarm rate per window were its threshold
-// at the feature's largest sum — the number of sums times one sum's rate
-// at that level, at most 1. The alert is raised exactly when this is below
+// at the feature's largest sum — the margin times the number of sums
+// times one sum's rate at that level, at most 1. The alert is raised exactly when this is below
 // monitor.false_alarm_rate (while the score passes h).
 func seqPValue(score float64, cal *calibration) float64 {
 	if score <= 0 {
 		return 1
 	}
-	return math.Min(1, float64(cal.sums)*stats.CUSUMRate(cusumK, score, cal.rho))
+	return math.Min(1, calibrationMargin*float64(cal.sums)*stats.CUSUMRate(cusumK, score, cal.rho))
 }
 
 // seqSummary renders the sequential state for the log and the webhook.

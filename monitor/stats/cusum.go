@@ -134,3 +134,20 @@ func Pearson(refCounts, liveCounts []float64) (stat, p float64, dof int) {
 func NormalSF(z float64) float64 {
 	return distuv.UnitNormal.CDF(-z)
 }
+
+// VarianceRatioZ standardizes the ratio of two sample variances: the
+// z-score of ratio under an F(d1, d2) distribution, computed from the
+// nearer tail so that extreme ratios keep their precision. For normal
+// data d1 and d2 are the samples' sizes less one and the z-score is
+// exact; for a kurtosis κ, d = 2n/(κ − 1) matches the variance of the
+// sample variance (Satterthwaite). It is what the sequential detector's
+// scale statistic uses: the F's skew keeps the lower tail (a shrinking
+// variance) from raising false alarms that the log ratio's normal
+// approximation would.
+func VarianceRatioZ(ratio, d1, d2 float64) float64 {
+	f := distuv.F{D1: d1, D2: d2}
+	if ratio > 1 {
+		return ZFromP(f.Survival(ratio))
+	}
+	return -ZFromP(f.CDF(ratio))
+}

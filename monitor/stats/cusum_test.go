@@ -117,3 +117,17 @@ func TestMoments(t *testing.T) {
 	assert.Equal(t, all, empty)
 	assert.Equal(t, 0.0, (&Moments{N: 1}).Variance())
 }
+
+// VarianceRatioZ is the normal quantile of the F distribution's CDF,
+// checked through gonum's F distribution and its median.
+func TestVarianceRatioZ(t *testing.T) {
+	f := distuv.F{D1: 999, D2: 9999}
+	for _, r := range []float64{0.8, 0.95, 1, 1.05, 1.3} {
+		z := VarianceRatioZ(r, 999, 9999)
+		assertRel(t, f.CDF(r), distuv.UnitNormal.CDF(z), 1e-9)
+	}
+	assert.Greater(t, VarianceRatioZ(1.3, 999, 9999), 5.0)
+	assert.Less(t, VarianceRatioZ(0.7, 999, 9999), -5.0)
+	// F(d, d) at ratio 1 is the median for equal degrees of freedom.
+	assert.InDelta(t, 0, VarianceRatioZ(1, 500, 500), 1e-9)
+}
