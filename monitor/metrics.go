@@ -76,7 +76,7 @@ func newMetrics(reg prometheus.Registerer, queueLen, queueCap func() float64) (*
 		windowsClosed: counter("vane_monitor_windows_closed_total",
 			"Live windows closed (full, or aged out with at least min_window rows).", mv),
 		featuresIgnored: counter("vane_monitor_features_ignored_total",
-			"Values of feature names beyond the per-version cap of 64 features (or longer than 128 bytes), ignored.", mv),
+			"Values of feature names beyond the per-version cap of 128 features (or longer than 128 bytes), ignored.", mv),
 		valuesSkipped: counter("vane_monitor_values_skipped_total",
 			"Feature values skipped, by reason: kind_mismatch (a number where the feature is categorical or the reverse), non_finite (NaN or infinity).",
 			[]string{"model", "version", "reason"}),
