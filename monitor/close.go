@@ -49,9 +49,22 @@ func (v *versionState) ingest(rows []decode.Row, now time.Time, ev []alertEvent)
 }
 
 // finish computes and publishes the windows closed so far, oldest first,
-// and adds the alert state to save, when due, to job.
+// and adds the alert state to save, when due, to job. When another
+// goroutine is finishing the version's windows already, it returns at
+// once: that one takes the new window too, or — if it was just leaving —
+// the version's next sample or the next tick of the max_age ticker does.
+// So a worker never waits for another's statistics.
 func (v *versionState) finish(ev []alertEvent, job *persistJob) ([]alertEvent, *persistJob) {
-	v.closeMu.Lock()
+	v.mu.Lock()
+	if len(v.pending) == 0 {
+		job = v.withAlerts(job)
+		v.mu.Unlock()
+		return ev, job
+	}
+	v.mu.Unlock()
+	if !v.closeMu.TryLock() {
+		return ev, job
+	}
 	defer v.closeMu.Unlock()
 	for {
 		v.mu.Lock()

@@ -220,3 +220,38 @@ func TestCUSUMScaleCollapse(t *testing.T) {
 	require.NotNil(t, x.Sequential)
 	assert.Equal(t, -float64(zCap), x.Sequential.Statistics[1].Z)
 }
+
+// Two workers feeding one version: closes are computed outside the lock,
+// by whichever worker gets there, in order, none lost.
+func TestConcurrentCloses(t *testing.T) {
+	f := newFixture(t, Options{})
+	mon := configs.Monitor{Window: 100, Reference: configs.Reference{Warmup: 200}, Features: []string{"x", "y"}}
+	require.NoError(t, f.m.Configure(config(model("m", mon, "v1"))))
+	rng := rand.New(rand.NewPCG(17, 17))
+	f.feedRows("m", "v1", normals(rng, 200, 2))
+	rows := [2][][]float64{normals(rng, 3000, 2), normals(rng, 3000, 2, 2)}
+	done := make(chan struct{})
+	for i := range 2 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			w := &worker{}
+			for _, r := range rows[i] {
+				s := f.m.AcquireSample()
+				s.Model, s.Version = "m", "v1"
+				s.Input.Status = 200
+				s.AppendReq([]byte(v1Request(r)))
+				s.AppendResp([]byte(`{"predictions":[0]}`))
+				f.m.process(w, s)
+			}
+		}()
+	}
+	<-done
+	<-done
+	v := f.m.snap.Load().models["m"].versions["v1"]
+	v.finish(nil, nil) // a window left by a worker that was leaving
+	vr := f.version(t, "m", "v1")
+	assert.Equal(t, 60, vr.WindowsClosed)
+	got, _ := f.value(t, "vane_monitor_windows_closed_total", map[string]string{"model": "m", "version": "v1"})
+	assert.Equal(t, 60.0, got)
+	assert.True(t, featureOf(t, vr, "x").Drifted, "half the rows moved by 2 sd")
+}

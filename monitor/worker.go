@@ -202,8 +202,9 @@ func (m *Monitor) closeAged() {
 // when Run ends.
 func (m *Monitor) persist(v *versionState, job *persistJob) {
 	if job.alerts != nil {
-		// Before the reference: a reference saved without its alert
-		// state would be loaded with none.
+		// After the reference it belongs to (deferred). Either file may
+		// be missing after a crash: an alert state without its reference
+		// is ignored, a reference without one starts with no alerts.
 		defer func() {
 			data, err := json.Marshal(job.alerts)
 			if err == nil {
