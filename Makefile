@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 
 FUZZTIME ?= 30s
 
-.PHONY: all build test lint demo bench bench-peers bench-grpc profile instructions soak fuzz fmt tidy clean alerts-e2e fleet
+.PHONY: all build test lint demo bench bench-peers bench-grpc profile instructions soak fuzz fmt tidy clean alerts-e2e fleet drift-eval
 
 all: lint test build
 
@@ -63,6 +63,11 @@ soak:
 ## alerts-e2e: a real Prometheus with deploy/prometheus's rules fires endpoint-down and error-ratio alerts (~3 min; needs prometheus)
 alerts-e2e:
 	bash deploy/prometheus/alerts-e2e.sh
+
+## drift-eval: the drift detection harness through the real monitor (false alerts, detection within 1/2/5/10 windows; RUNS=400 NULL=20000)
+drift-eval:
+	VANE_DRIFT_EVAL=1 VANE_DRIFT_EVAL_RUNS=$(or $(RUNS),400) VANE_DRIFT_EVAL_NULL=$(or $(NULL),20000) \
+	  $(GO) test -count=1 -timeout 60m -run '^TestDriftEval$$' -v ./monitor/ | grep -v '^=== '
 
 ## fuzz: every fuzz target for FUZZTIME each (seed corpora live in testdata/fuzz)
 fuzz:

@@ -311,7 +311,26 @@ type Monitor struct {
 	// GeneratorURL is the webhook alerts' generatorURL (a link back, such
 	// as the status page); values expand ${ENV}. Default none.
 	GeneratorURL string `yaml:"generator_url"`
+	// Detector decides alerts: cusum (default) accumulates evidence
+	// across windows in CUSUMs on standardized statistics, calibrated to
+	// FalseAlarmRate; window judges each window alone (alert_on,
+	// thresholds, correction) with Consecutive windows of hysteresis.
+	Detector string `yaml:"detector"`
+	// FalseAlarmRate is the cusum detector's target of false alerts per
+	// window per version, in (0, 0.1]. Default 0.001 (one per 1000
+	// windows).
+	FalseAlarmRate float64 `yaml:"false_alarm_rate"`
 }
+
+// The alert detectors of monitor.detector.
+const (
+	DetectorCUSUM  = "cusum"
+	DetectorWindow = "window"
+)
+
+// MaxMonitorFeatures is the most features monitored per version; a
+// config naming more is rejected.
+const MaxMonitorFeatures = 64
 
 // Thresholds are the per-method alert thresholds. ks and chi2 are p-value
 // levels in (0,1) (drifted when the corrected p-value is below); psi, js

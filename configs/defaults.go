@@ -41,14 +41,18 @@ const (
 	DefaultSampleRate   = 1.0
 	DefaultMaxBodyBytes = 1 << 20
 	DefaultWindow       = 1000
-	DefaultWarmup       = 1000
+	DefaultWarmup       = 10000
 	DefaultMaxAge       = 5 * time.Minute // monitor.max_age
 	// DefaultMinWindow is monitor.min_window when the window holds at least
 	// as many samples; a smaller window is its own default min_window.
 	DefaultMinWindow   = 100
 	DefaultBins        = 10
 	DefaultConsecutive = 2
-	DefaultCorrection  = CorrectionBonferroni
+	// DefaultDetector is monitor.detector; DefaultFalseAlarmRate its
+	// target of false alerts per window per version.
+	DefaultDetector       = DetectorCUSUM
+	DefaultFalseAlarmRate = 0.001
+	DefaultCorrection     = CorrectionBonferroni
 
 	// monitor.thresholds: p-value levels for ks and chi2, statistic levels
 	// for psi, js and wasserstein.
@@ -170,6 +174,8 @@ func monitorDefaults(mon *Monitor, idx nodeIndex, path string) {
 	setDefault(&mon.Consecutive, idx, at("consecutive"), DefaultConsecutive)
 	setDefault(&mon.Correction, idx, at("correction"), DefaultCorrection)
 	setDefault(&mon.AlertOn, idx, at("alert_on"), DefaultAlertOn())
+	setDefault(&mon.Detector, idx, at("detector"), DefaultDetector)
+	setDefault(&mon.FalseAlarmRate, idx, at("false_alarm_rate"), DefaultFalseAlarmRate)
 
 	th := &mon.Thresholds
 	setDefault(&th.KS, idx, at("thresholds.ks"), DefaultThresholdKS)

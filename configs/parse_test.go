@@ -98,8 +98,9 @@ func TestDefaults(t *testing.T) {
 				FailureStatuses: []int{500, 502, 503, 504}},
 			Retry: Retry{Attempts: 2, BudgetRatio: 0.2, MinConcurrent: 3, OnStatuses: []int{502, 503, 504}},
 			Monitor: Monitor{SampleRate: 1, MaxBodyBytes: 1048576, Window: 1000,
-				Reference: Reference{Warmup: 1000},
+				Reference: Reference{Warmup: 10000},
 				MaxAge:    5 * time.Minute, MinWindow: 100, Bins: 10, Consecutive: 2,
+				Detector: DetectorCUSUM, FalseAlarmRate: 0.001,
 				Correction: "bonferroni",
 				Thresholds: Thresholds{KS: 0.01, Chi2: 0.01, PSI: 0.2, JS: 0.1, Wasserstein: 0.1},
 				AlertOn:    []string{"ks", "chi2"}},
@@ -199,7 +200,7 @@ func TestReferenceDefault(t *testing.T) {
 		ref  string
 		want Reference
 	}{
-		{"", Reference{Warmup: 1000}},
+		{"", Reference{Warmup: 10000}},
 		{"warmup: 5", Reference{Warmup: 5}},
 		{"file: refs/iris.json", Reference{File: "refs/iris.json"}},
 		{"version: v1", Reference{Version: "v1"}},

@@ -31,6 +31,14 @@ func (v *validator) monitor(m *Model, p string) {
 	default:
 		v.add(p+".correction", "must be one of bonferroni, fdr, none; got %q", mon.Correction)
 	}
+	switch mon.Detector {
+	case DetectorCUSUM, DetectorWindow:
+	default:
+		v.add(p+".detector", "must be one of cusum, window; got %q", mon.Detector)
+	}
+	if !(mon.FalseAlarmRate > 0 && mon.FalseAlarmRate <= 0.1) {
+		v.add(p+".false_alarm_rate", "must be > 0 and <= 0.1 (false alerts per window per version), got %s", fmtFloat(mon.FalseAlarmRate))
+	}
 	v.thresholds(&mon.Thresholds, p+".thresholds")
 	v.alertOn(mon.AlertOn, p+".alert_on")
 	if mon.WebhookURL != "" {
@@ -86,6 +94,9 @@ func (v *validator) reference(m *Model, rp string) {
 
 // features checks the names of row-shaped inputs' columns.
 func (v *validator) features(mon *Monitor, p string) {
+	if len(mon.Features) > MaxMonitorFeatures {
+		v.add(p, "at most %d features are monitored per version; got %d (monitor fewer, or split the model)", MaxMonitorFeatures, len(mon.Features))
+	}
 	seen := map[string]int{}
 	for i, f := range mon.Features {
 		fp := item(p, i)
@@ -120,6 +131,9 @@ func (v *validator) rawPaths(m *Model, p string) {
 	}
 	if len(mon.Features) > 0 {
 		v.add(p+".features", "use monitor.paths for protocol raw: it names each feature by a dot path into the request JSON")
+	}
+	if len(mon.Paths) > MaxMonitorFeatures {
+		v.add(p+".paths", "at most %d features are monitored per version; got %d", MaxMonitorFeatures, len(mon.Paths))
 	}
 	names := make([]string, 0, len(mon.Paths))
 	for name := range mon.Paths {

@@ -30,6 +30,10 @@ func TestMonitorRules(t *testing.T) {
 		{"bins too many", monitorKey("bins: 1001"), "models[0].monitor.bins", "bins: 1001", 1, "must be >= 2 and <= 1000, got 1001", 0},
 		{"consecutive zero", monitorKey("consecutive: 0"), "models[0].monitor.consecutive", "consecutive: 0", 1, "must be >= 1, got 0", 0},
 		{"correction unknown", monitorKey("correction: holm"), "models[0].monitor.correction", "correction: holm", 1, `must be one of bonferroni, fdr, none; got "holm"`, 0},
+		{"detector unknown", monitorKey("detector: ewma"), "models[0].monitor.detector", "detector: ewma", 1, `must be one of cusum, window; got "ewma"`, 0},
+		{"false alarm rate zero", monitorKey("false_alarm_rate: 0"), "models[0].monitor.false_alarm_rate", "false_alarm_rate: 0", 1, "must be > 0 and <= 0.1 (false alerts per window per version), got 0", 0},
+		{"false alarm rate high", monitorKey("false_alarm_rate: 0.5"), "models[0].monitor.false_alarm_rate", "false_alarm_rate: 0.5", 1, "got 0.5", 0},
+		{"65 features", []string{"features: [a, b]", "features: [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16, f17, f18, f19, f20, f21, f22, f23, f24, f25, f26, f27, f28, f29, f30, f31, f32, f33, f34, f35, f36, f37, f38, f39, f40, f41, f42, f43, f44, f45, f46, f47, f48, f49, f50, f51, f52, f53, f54, f55, f56, f57, f58, f59, f60, f61, f62, f63, f64]"}, "models[0].monitor.features", "features: [f0", 1, "at most 64 features are monitored per version; got 65", 0},
 		{"correction empty", monitorKey(`correction: ""`), "models[0].monitor.correction", "correction", 1, `got ""`, 0},
 
 		{"ks zero", monitorKey(th + "ks: 0"), "models[0].monitor.thresholds.ks", "ks: 0", 1, "must be > 0 and < 1 (a p-value level), got 0", 0},

@@ -38,13 +38,32 @@ func (v *versionState) judge(f *feature, drifted bool, now time.Time, ev []alert
 		f.cleanRun++
 		f.driftRun = 0
 	}
+	raise := !f.alert && f.driftRun >= v.set.consecutive
+	clear := f.alert && f.cleanRun >= v.set.consecutive
+	return v.transition(f, raise, clear, now, ev)
+}
+
+// judgeSeq is judge for the sequential detector: the alert is raised when
+// the feature's largest CUSUM passes its threshold and cleared when all
+// its sums are back at 0 — the state the calibration's run lengths start
+// from, so that a cleared alert is not re-raised more easily than a
+// first one.
+func (v *versionState) judgeSeq(f *feature, now time.Time, ev []alertEvent) []alertEvent {
+	raise := !f.alert && f.seqScore > f.seqH
+	clear := f.alert && f.seqScore == 0
+	return v.transition(f, raise, clear, now, ev)
+}
+
+// transition raises or clears the feature's alert, or re-sends a raised
+// one, and records the event.
+func (v *versionState) transition(f *feature, raise, clear bool, now time.Time, ev []alertEvent) []alertEvent {
 	e := alertEvent{model: v.model, version: v.version, feature: f.name, kind: f.kind,
-		window: v.windowsClosed, url: v.set.webhookURL, shape: v.set.alertShape}
+		window: v.judging, url: v.set.webhookURL, shape: v.set.alertShape}
 	switch {
-	case !f.alert && f.driftRun >= v.set.consecutive:
+	case raise:
 		f.alert, f.since = true, now
 		e.firing, e.startsAt = true, now
-	case f.alert && f.cleanRun >= v.set.consecutive:
+	case clear:
 		f.alert = false
 		e.startsAt, e.endsAt = f.since, now
 		f.since = time.Time{}
@@ -56,6 +75,9 @@ func (v *versionState) judge(f *feature, drifted bool, now time.Time, ev []alert
 	}
 	v.setDetected(f)
 	e.summary = summarize(f.tests)
+	if v.set.detector == detectorCUSUM {
+		e.summary = f.seqSummary() + "; " + e.summary
+	}
 	return append(ev, e)
 }
 

@@ -32,7 +32,7 @@ func (t *testResult) verdict() bool {
 // window (numeric values sorted) against fr, appending to dst. A method
 // whose statistic is not a finite number (a degenerate input) is left
 // out; a p-value that is not a number counts as 1 (no evidence).
-func compare(f *feature, fr *featureRef, set *settings, dst []testResult) []testResult {
+func compare(f *closedFeature, fr *featureRef, set *settings, dst []testResult) []testResult {
 	add := func(m method, stat, p float64) {
 		if math.IsNaN(stat) || math.IsInf(stat, 0) {
 			return
@@ -43,7 +43,11 @@ func compare(f *feature, fr *featureRef, set *settings, dst []testResult) []test
 		dst = append(dst, testResult{method: m, stat: stat, p: p, pAdj: p, threshold: set.thresholds[m]})
 	}
 	if f.kind == kindNumeric {
-		d, p := stats.KS(fr.values, f.vals)
+		ks := stats.KS
+		if !stats.KSExactCheap(len(fr.values), len(f.vals)) {
+			ks = stats.KSAsymptotic
+		}
+		d, p := ks(fr.values, f.vals)
 		counts := make([]float64, len(fr.edges)+1)
 		for _, x := range f.vals {
 			counts[stats.BinIndex(fr.edges, x)]++
@@ -55,24 +59,7 @@ func compare(f *feature, fr *featureRef, set *settings, dst []testResult) []test
 		add(methodWasserstein, stats.Wasserstein(fr.values, f.vals), 0)
 		return dst
 	}
-	// Categories: the reference's, then those only the window has.
-	cats := fr.cats
-	var extra []string
-	for c := range f.cats {
-		if i := sort.SearchStrings(fr.cats, c); i == len(fr.cats) || fr.cats[i] != c {
-			extra = append(extra, c)
-		}
-	}
-	sort.Strings(extra)
-	if len(extra) > 0 {
-		cats = append(append(make([]string, 0, len(cats)+len(extra)), cats...), extra...)
-	}
-	refCounts := make([]float64, len(cats))
-	liveCounts := make([]float64, len(cats))
-	copy(refCounts, fr.counts)
-	for i, c := range cats {
-		liveCounts[i] = f.cats[c]
-	}
+	refCounts, liveCounts := categoryTable(f.cats, fr)
 	stat, p, _ := stats.Chi2(refCounts, liveCounts)
 	add(methodChi2, stat, p)
 	refProps, liveProps := stats.Proportions(refCounts), stats.Proportions(liveCounts)
@@ -81,10 +68,33 @@ func compare(f *feature, fr *featureRef, set *settings, dst []testResult) []test
 	return dst
 }
 
+// categoryTable lays out a categorical feature's window against fr: the
+// reference's categories, then those only the window has.
+func categoryTable(live map[string]float64, fr *featureRef) (refCounts, liveCounts []float64) {
+	cats := fr.cats
+	var extra []string
+	for c := range live {
+		if i := sort.SearchStrings(fr.cats, c); i == len(fr.cats) || fr.cats[i] != c {
+			extra = append(extra, c)
+		}
+	}
+	sort.Strings(extra)
+	if len(extra) > 0 {
+		cats = append(append(make([]string, 0, len(cats)+len(extra)), cats...), extra...)
+	}
+	refCounts = make([]float64, len(cats))
+	liveCounts = make([]float64, len(cats))
+	copy(refCounts, fr.counts)
+	for i, c := range cats {
+		liveCounts[i] = live[c]
+	}
+	return refCounts, liveCounts
+}
+
 // correct adjusts the p-values of one closed window across all the
 // version's features (Bonferroni, Benjamini-Hochberg or none) and stores
 // the adjusted value on each test.
-func correct(features []*feature, correction string) {
+func correct(features []closedFeature, correction string) {
 	var ps []float64
 	for _, f := range features {
 		for _, t := range f.tests {
@@ -106,7 +116,8 @@ func correct(features []*feature, correction string) {
 		adj = stats.BonferroniAdjust(ps)
 	}
 	i := 0
-	for _, f := range features {
+	for k := range features {
+		f := &features[k]
 		for j := range f.tests {
 			if f.tests[j].method.hasPValue() {
 				f.tests[j].pAdj = adj[i]

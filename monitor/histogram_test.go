@@ -11,7 +11,7 @@ import (
 	"github.com/vaneproxy/vane/configs"
 )
 
-func sum(xs []float64) float64 {
+func sumOf(xs []float64) float64 {
 	s := 0.0
 	for _, x := range xs {
 		s += x
@@ -31,16 +31,16 @@ func TestHistogramNumeric(t *testing.T) {
 	h := featureOf(t, f.version(t, "iris", "v1"), "x").Histogram
 	require.NotNil(t, h, "a reference exists: a histogram is reported")
 	assert.Len(t, h.Reference, len(h.Edges)+1)
-	assert.InDelta(t, 1, sum(h.Reference), 1e-9)
+	assert.InDelta(t, 1, sumOf(h.Reference), 1e-9)
 	assert.Equal(t, 0, h.WindowCount)
-	assert.Zero(t, sum(h.Window), "an empty window is all zeros")
+	assert.Zero(t, sumOf(h.Window), "an empty window is all zeros")
 
 	f.feedRows("iris", "v1", normals(rng, 40, 1, 3))
 	h = featureOf(t, f.version(t, "iris", "v1"), "x").Histogram
 	require.NotNil(t, h)
 	assert.Equal(t, 40, h.WindowCount)
 	require.Len(t, h.Window, len(h.Edges)+1)
-	assert.InDelta(t, 1, sum(h.Window), 1e-9)
+	assert.InDelta(t, 1, sumOf(h.Window), 1e-9)
 	assert.Greater(t, h.Window[len(h.Window)-1], 0.8, "shifted values land in the top bin")
 	assert.InDelta(t, 1.0/float64(len(h.Reference)), h.Reference[0], 0.05, "quantile bins hold equal shares")
 	require.NotNil(t, h.Low)
@@ -58,8 +58,10 @@ func TestHistogramCategorical(t *testing.T) {
 			f.feed("shop", "v1", fmt.Sprintf(`{"instances":[{"color":%q}]}`, c), `{"predictions":["yes"]}`)
 		}
 	}
-	feed("red", 75)
-	feed("blue", 25)
+	for range 25 { // interleaved: a warmup whose halves differ is refused
+		feed("red", 3)
+		feed("blue", 1)
+	}
 	feed("red", 10)
 	feed("purple", 30)
 	h := featureOf(t, f.version(t, "shop", "v1"), "color").Histogram

@@ -44,6 +44,11 @@ type metrics struct {
 	referenceRows   *prometheus.GaugeVec
 	score           *prometheus.GaugeVec
 	detected        *prometheus.GaugeVec
+	pValue          *prometheus.GaugeVec
+	binTotal        *prometheus.CounterVec
+	binCumulative   *prometheus.CounterVec
+	refBins         *prometheus.GaugeVec
+	refCumulative   *prometheus.GaugeVec
 	webhookErrors   *prometheus.CounterVec
 	webhookSent     prometheus.Counter
 	queueLength     prometheus.GaugeFunc
@@ -71,7 +76,7 @@ func newMetrics(reg prometheus.Registerer, queueLen, queueCap func() float64) (*
 		windowsClosed: counter("vane_monitor_windows_closed_total",
 			"Live windows closed (full, or aged out with at least min_window rows).", mv),
 		featuresIgnored: counter("vane_monitor_features_ignored_total",
-			"Values of feature names beyond the per-version cap of 64 features (or longer than 128 bytes), ignored.", mv),
+			"Values of feature names beyond the per-version cap of 128 features (or longer than 128 bytes), ignored.", mv),
 		valuesSkipped: counter("vane_monitor_values_skipped_total",
 			"Feature values skipped, by reason: kind_mismatch (a number where the feature is categorical or the reverse), non_finite (NaN or infinity).",
 			[]string{"model", "version", "reason"}),
@@ -85,6 +90,21 @@ func newMetrics(reg prometheus.Registerer, queueLen, queueCap func() float64) (*
 		detected: gauge("vane_drift_detected",
 			"1 while the feature's drift alert is raised (after hysteresis), else 0.",
 			[]string{"model", "version", "feature"}),
+		pValue: gauge("vane_drift_p_value",
+			"The corrected p-value behind each verdict on the last closed window: ks and chi2 after the correction across the version's features; cusum, the sequential detector's false-alarm rate per window at the feature's evidence (the alert is raised when it is below monitor.false_alarm_rate).",
+			[]string{"model", "version", "feature", "method"}),
+		binTotal: counter("vane_monitor_bin_total",
+			"Values of closed windows per bin of the reference (numeric: frozen quantile bins 0..K-1; categorical: reference category index, or other), for fleet-wide drift in Prometheus.",
+			[]string{"model", "version", "feature", "bin"}),
+		binCumulative: counter("vane_monitor_bin_cumulative_total",
+			"Values of closed windows in numeric bins 0..bin (running totals of vane_monitor_bin_total), for a fleet-wide binned KS.",
+			[]string{"model", "version", "feature", "bin"}),
+		refBins: gauge("vane_monitor_reference_bin_values",
+			"The reference's values per bin, the cells of vane_monitor_bin_total (numeric: bin proportion times values profiled).",
+			[]string{"model", "version", "feature", "bin"}),
+		refCumulative: gauge("vane_monitor_reference_bin_cumulative_values",
+			"The reference's values in numeric bins 0..bin (running totals of vane_monitor_reference_bin_values), for a fleet-wide binned KS.",
+			[]string{"model", "version", "feature", "bin"}),
 		webhookErrors: counter("vane_monitor_webhook_errors_total",
 			"Alert notifications not delivered, by reason: queue_full (dropped before sending), send (failed after all attempts).",
 			[]string{"reason"}),
@@ -100,7 +120,7 @@ func newMetrics(reg prometheus.Registerer, queueLen, queueCap func() float64) (*
 	}
 	for _, c := range []prometheus.Collector{m.samples, m.dropped, m.decodeErrors, m.rows,
 		m.windowsClosed, m.featuresIgnored, m.valuesSkipped, m.referenceReady, m.referenceRows,
-		m.score, m.detected, m.webhookErrors, m.webhookSent, m.queueLength, m.queueCapacity} {
+		m.score, m.detected, m.pValue, m.binTotal, m.binCumulative, m.refBins, m.refCumulative, m.webhookErrors, m.webhookSent, m.queueLength, m.queueCapacity} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("monitor: registering metrics: %w", err)
 		}
@@ -153,4 +173,9 @@ func (m *metrics) forgetDrift(model, version string) {
 	labels := prometheus.Labels{"model": model, "version": version}
 	m.score.DeletePartialMatch(labels)
 	m.detected.DeletePartialMatch(labels)
+	m.pValue.DeletePartialMatch(labels)
+	m.binTotal.DeletePartialMatch(labels)
+	m.binCumulative.DeletePartialMatch(labels)
+	m.refBins.DeletePartialMatch(labels)
+	m.refCumulative.DeletePartialMatch(labels)
 }

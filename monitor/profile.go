@@ -14,6 +14,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/vaneproxy/vane/monitor/stats"
 )
 
 // ProfileFormat is the format tag of a reference profile file, the JSON
@@ -53,6 +55,24 @@ type profileFeature struct {
 	Kind   string             `json:"kind"`
 	Values []float64          `json:"values,omitempty"`
 	Counts map[string]float64 `json:"counts,omitempty"`
+	// Moments (numeric, optional) are the exact moments of every value
+	// profiled when Values is a sample of them (a learned reference keeps
+	// ReferenceSample values); without them they are computed from Values.
+	Moments *profileMoments `json:"moments,omitempty"`
+	// Levels and LevelCounts (numeric, optional) are a discrete feature's
+	// distinct values, ascending, and their exact counts.
+	Levels      []float64 `json:"levels,omitempty"`
+	LevelCounts []float64 `json:"level_counts,omitempty"`
+}
+
+// profileMoments are stats.Moments as JSON: the count, the mean and the
+// sums of the 2nd, 3rd and 4th powers of the deviations from it.
+type profileMoments struct {
+	N    float64 `json:"n"`
+	Mean float64 `json:"mean"`
+	M2   float64 `json:"m2"`
+	M3   float64 `json:"m3"`
+	M4   float64 `json:"m4"`
 }
 
 // readProfile reads and checks a profile file, returning it with the hash
@@ -91,6 +111,9 @@ func parseProfile(data []byte, maxValues int) (*profileFile, error) {
 		case "numeric":
 			if len(f.Values) == 0 || f.Counts != nil {
 				return nil, fmt.Errorf("feature %q: numeric needs values (and no counts)", name)
+			}
+			if err := checkSummary(&f); err != nil {
+				return nil, fmt.Errorf("feature %q: %w", name, err)
 			}
 			f.Values = reservoir(f.Values, maxValues)
 			sort.Float64s(f.Values)
@@ -141,9 +164,14 @@ func (p *profileFile) reference(source, origin string, configured []string, bins
 	for _, n := range names {
 		f := p.Features[n]
 		var fr *featureRef
-		if f.Kind == "numeric" {
+		switch {
+		case f.Kind == "numeric" && f.Moments != nil:
+			m := f.Moments
+			fr = numericRefOf(f.Values, bins, stats.Moments{N: m.N, Mean: m.Mean, M2: m.M2, M3: m.M3, M4: m.M4},
+				f.Levels, f.LevelCounts)
+		case f.Kind == "numeric":
 			fr = numericRef(f.Values, bins)
-		} else {
+		default:
 			fr = categoricalRef(foldCategories(f.Counts))
 		}
 		ref.features[n] = fr
@@ -156,13 +184,46 @@ func (p *profileFile) reference(source, origin string, configured []string, bins
 	return ref, left
 }
 
+// checkSummary checks a numeric feature's optional moments and levels.
+func checkSummary(f *profileFeature) error {
+	if m := f.Moments; m != nil {
+		for _, x := range []float64{m.N, m.Mean, m.M2, m.M3, m.M4} {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return errors.New("moments must be finite")
+			}
+		}
+		if m.N < float64(min(len(f.Values), MaxProfileValues)) || m.M2 < 0 || m.M4 < 0 {
+			return errors.New("moments need n >= the values kept, m2 >= 0 and m4 >= 0")
+		}
+	}
+	if f.Levels == nil && f.LevelCounts == nil {
+		return nil
+	}
+	if f.Moments == nil || len(f.Levels) != len(f.LevelCounts) || len(f.Levels) == 0 || len(f.Levels) > maxLevels {
+		return fmt.Errorf("levels need moments and as many level_counts, 1 to %d of them", maxLevels)
+	}
+	for i, x := range f.Levels {
+		c := f.LevelCounts[i]
+		if math.IsNaN(x) || math.IsInf(x, 0) || (i > 0 && x <= f.Levels[i-1]) || !(c >= 0) || math.IsInf(c, 1) {
+			return errors.New("levels must be finite and ascending, level_counts finite and >= 0")
+		}
+	}
+	return nil
+}
+
 // profileOf renders a reference as a profile file.
 func profileOf(ref *refProfile, model, version string, warmup int, now time.Time) *profileFile {
+	if !ref.created.IsZero() {
+		now = ref.created
+	}
 	p := &profileFile{Format: ProfileFormat, Model: model, Version: version, Source: ref.source,
 		Warmup: warmup, Rows: ref.rows, CreatedAt: &now, Features: make(map[string]profileFeature, len(ref.features))}
 	for name, f := range ref.features {
 		if f.kind == kindNumeric {
-			p.Features[name] = profileFeature{Kind: "numeric", Values: f.values}
+			m := f.mom
+			p.Features[name] = profileFeature{Kind: "numeric", Values: f.values,
+				Moments: &profileMoments{N: m.N, Mean: m.Mean, M2: m.M2, M3: m.M3, M4: m.M4},
+				Levels:  f.levels, LevelCounts: f.levelCounts}
 			continue
 		}
 		counts := make(map[string]float64, len(f.cats))

@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sort"
+	"time"
 
+	"github.com/vaneproxy/vane/configs"
 	"github.com/vaneproxy/vane/monitor/stats"
 )
 
@@ -15,9 +17,11 @@ import (
 // metrics' label sets.
 const (
 	// MaxFeatures is the most features tracked per version: the configured
-	// ones first, then names in the order first seen. Values of further
-	// names are ignored and counted.
-	MaxFeatures = 64
+	// ones first (at most configs.MaxMonitorFeatures, which validation
+	// enforces, so every configured feature is monitored), then
+	// predictions and other names in the order first seen. Values of
+	// further names are ignored and counted.
+	MaxFeatures = 2 * configs.MaxMonitorFeatures
 	// maxFeatureName bounds a feature name's length in bytes; longer names
 	// are ignored and counted like names beyond MaxFeatures.
 	maxFeatureName = 128
@@ -56,7 +60,22 @@ type featureRef struct {
 
 	cats   []string  // categorical: sorted
 	counts []float64 // categorical: count of each of cats
+
+	// mom are the exact moments of every numeric value profiled, which
+	// may be more than values keeps (a warmup keeps a reservoir sample).
+	mom stats.Moments
+	// levels are a discrete numeric feature's distinct values, sorted,
+	// with levelCounts their counts over every value profiled; nil when
+	// the feature has more than maxLevels distinct values.
+	levels      []float64
+	levelCounts []float64
 }
+
+// maxLevels is the most distinct values a numeric feature may have to be
+// treated as discrete (0/1 predictions, small integers): its sequential
+// detector then runs a chi-square on the value counts rather than a
+// scale statistic.
+const maxLevels = 16
 
 // refProfile is a reference: what a version's windows are compared with.
 // Immutable once built.
@@ -64,6 +83,7 @@ type refProfile struct {
 	source   string // warmup, file, version
 	origin   string // the file read, or the version whose window it is
 	rows     int
+	created  time.Time // when a learned reference was frozen; zero for others
 	features map[string]*featureRef
 	names    []string // features in the order they were added
 }
@@ -71,7 +91,35 @@ type refProfile struct {
 // numericRef builds a numeric reference from sorted values (kept, not
 // copied) and freezes bins quantile bins.
 func numericRef(sorted []float64, bins int) *featureRef {
-	f := &featureRef{kind: kindNumeric, n: len(sorted), values: sorted, bins: bins}
+	var mom stats.Moments
+	for _, x := range sorted {
+		mom.Add(x)
+	}
+	levels, counts := levelsOf(sorted)
+	return numericRefOf(sorted, bins, mom, levels, counts)
+}
+
+// levelsOf returns the distinct values of sorted with their counts, or
+// nil when there are more than maxLevels.
+func levelsOf(sorted []float64) (levels, counts []float64) {
+	for i, x := range sorted {
+		if i == 0 || x != sorted[i-1] {
+			if len(levels) == maxLevels {
+				return nil, nil
+			}
+			levels = append(levels, x)
+			counts = append(counts, 0)
+		}
+		counts[len(counts)-1]++
+	}
+	return levels, counts
+}
+
+// numericRefOf builds a numeric reference from a sorted sample (kept,
+// not copied), the moments and levels of every value profiled.
+func numericRefOf(sorted []float64, bins int, mom stats.Moments, levels, levelCounts []float64) *featureRef {
+	f := &featureRef{kind: kindNumeric, n: int(mom.N), values: sorted, bins: bins,
+		mom: mom, levels: levels, levelCounts: levelCounts}
 	f.edges = stats.Edges(sorted, bins)
 	counts := make([]float64, len(f.edges)+1)
 	for _, x := range sorted {
@@ -118,7 +166,7 @@ func (r *refProfile) withBins(bins int) *refProfile {
 	c.features = make(map[string]*featureRef, len(r.features))
 	for name, f := range r.features {
 		if f.kind == kindNumeric {
-			f = numericRef(f.values, bins)
+			f = numericRefOf(f.values, bins, f.mom, f.levels, f.levelCounts)
 		}
 		c.features[name] = f
 	}
@@ -160,6 +208,9 @@ func loadState(path, model, version string, warmup, bins int) (*refProfile, erro
 		return nil, fmt.Errorf("profile was learned with warmup %d, the config says %d", p.Warmup, warmup)
 	}
 	ref, _ := p.reference(refWarmup.String(), path, nil, bins)
+	if p.CreatedAt != nil {
+		ref.created = *p.CreatedAt
+	}
 	return ref, nil
 }
 

@@ -40,10 +40,40 @@ type VersionReport struct {
 	CurrentWindowRows  int        `json:"current_window_rows"`
 	// Samples were taken off the queue; DecodeErrors of them could not be
 	// decoded; Rows were decoded from the rest.
-	Samples      uint64          `json:"samples"`
-	DecodeErrors uint64          `json:"decode_errors"`
-	Rows         uint64          `json:"rows"`
-	Features     []FeatureReport `json:"features"`
+	Samples      uint64 `json:"samples"`
+	DecodeErrors uint64 `json:"decode_errors"`
+	Rows         uint64 `json:"rows"`
+	// Detector is monitor.detector (cusum or window); FalseAlarmRate the
+	// cusum detector's target of false alerts per window per version.
+	Detector       string  `json:"detector"`
+	FalseAlarmRate float64 `json:"false_alarm_rate,omitempty"`
+	// ReferenceRefusals counts warmups refused because they drifted within
+	// themselves (split-half test); ReferenceRefused says why the last was.
+	ReferenceRefusals int             `json:"reference_refusals"`
+	ReferenceRefused  string          `json:"reference_refused,omitempty"`
+	Features          []FeatureReport `json:"features"`
+}
+
+// SequentialReport is a feature's sequential (cusum) detector state
+// after the last closed window.
+type SequentialReport struct {
+	// Score is the largest CUSUM; the alert is raised when it passes
+	// Threshold and cleared when it is back at or below half of it.
+	Score     float64 `json:"score"`
+	Threshold float64 `json:"threshold"`
+	// PValue is the corrected p-value behind the verdict: the version's
+	// false-alarm rate per window were the threshold at Score.
+	PValue     float64          `json:"p_value"`
+	Statistics []SequentialStat `json:"statistics"`
+}
+
+// SequentialStat is one standardized statistic (mean, scale, chi2) and
+// its CUSUMs; Down is set for the two-sided ones (mean, scale).
+type SequentialStat struct {
+	Name string   `json:"name"`
+	Z    float64  `json:"z"`
+	Up   float64  `json:"up"`
+	Down *float64 `json:"down,omitempty"`
 }
 
 // FeatureReport is one feature (or prediction) of a VersionReport.
@@ -64,6 +94,8 @@ type FeatureReport struct {
 	Tests           []TestReport `json:"tests"`
 	// Histogram is the reference against the open window (histogram.go).
 	Histogram *Histogram `json:"histogram,omitempty"`
+	// Sequential is the cusum detector's state, once a window was judged.
+	Sequential *SequentialReport `json:"sequential,omitempty"`
 }
 
 // TestReport is one method's result on the last closed window.
@@ -112,7 +144,13 @@ func (v *versionState) report() VersionReport {
 		Samples:           v.nSamples.Load(),
 		DecodeErrors:      v.nDecodeErrors.Load(),
 		Rows:              v.nRows.Load(),
+		Detector:          v.set.detector,
+		ReferenceRefusals: v.refusals,
+		ReferenceRefused:  v.refusedWhy,
 		Features:          make([]FeatureReport, 0, len(v.features)),
+	}
+	if v.set.detector == detectorCUSUM {
+		vr.FalseAlarmRate = v.set.falseAlarmRate
 	}
 	if ref != nil {
 		vr.ReferenceSize, vr.ReferenceOrigin = ref.rows, ref.origin
@@ -146,6 +184,9 @@ func (v *versionState) report() VersionReport {
 				tr.PValue, tr.PValueAdjusted = &p, &pa
 			}
 			fr.Tests = append(fr.Tests, tr)
+		}
+		if v.set.detector == detectorCUSUM && f.seqH > 0 {
+			fr.Sequential = f.seqReport()
 		}
 		vr.Features = append(vr.Features, fr)
 	}
@@ -199,4 +240,21 @@ func writeJSON(w http.ResponseWriter, code int, body any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(body)
+}
+
+func (f *feature) seqReport() *SequentialReport {
+	r := &SequentialReport{Score: f.seqScore, Threshold: f.seqH, PValue: f.seqP, Statistics: []SequentialStat{}}
+	for s := range numSeqStats {
+		c := &f.seq[s]
+		if !c.on {
+			continue
+		}
+		st := SequentialStat{Name: s.String(), Z: c.z, Up: c.up}
+		if s.twoSided() {
+			d := c.down
+			st.Down = &d
+		}
+		r.Statistics = append(r.Statistics, st)
+	}
+	return r
 }

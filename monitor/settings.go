@@ -69,7 +69,20 @@ type settings struct {
 	alertOn     [numMethods]bool
 	webhookURL  string
 	alertShape  *alertShape // labels, severity, generatorURL (webhook.go)
+
+	detector       string  // detectorCUSUM or detectorWindow
+	falseAlarmRate float64 // cusum: false alerts per window per version
 }
+
+// The alert detectors of monitor.detector.
+const (
+	detectorCUSUM  = configs.DetectorCUSUM
+	detectorWindow = configs.DetectorWindow
+)
+
+// methodCUSUM labels the sequential detector's p-value in
+// vane_drift_p_value.
+const methodCUSUM = "cusum"
 
 func newSettings(mc *configs.Model) settings {
 	mon := &mc.Monitor
@@ -87,6 +100,9 @@ func newSettings(mc *configs.Model) settings {
 		correction:  orDefault(mon.Correction, configs.DefaultCorrection),
 		webhookURL:  mon.WebhookURL,
 		alertShape:  newAlertShape(mon),
+
+		detector:       orDefault(mon.Detector, configs.DefaultDetector),
+		falseAlarmRate: orDefault(mon.FalseAlarmRate, configs.DefaultFalseAlarmRate),
 	}
 	s.minWindow = orDefault(mon.MinWindow, min(configs.DefaultMinWindow, s.window))
 	switch ref := mon.Reference; {

@@ -37,6 +37,8 @@ func (m *Monitor) versionFor(prev *versionState, ms *modelState, name, stateDir 
 		vs.useReference(ms.fileRef)
 	case refWarmup:
 		if path == "" {
+			m.log.Warn("no state_dir: the drift reference this version learns is not saved; after a restart it is learned again from live traffic, which may have drifted, and a raised alert can clear. Set state_dir to keep it",
+				"model", ms.name, "version", name, "warmup", set.warmup)
 			break
 		}
 		ref, err := loadState(path, ms.name, name, set.warmup, set.bins)
@@ -48,6 +50,10 @@ func (m *Monitor) versionFor(prev *versionState, ms *modelState, name, stateDir 
 			vs.useReference(ref)
 			vs.persisted = path
 			vs.refRows = ref.rows
+			if err := vs.restoreAlerts(alertStatePath(path)); err != nil {
+				m.log.Warn("ignoring saved drift alert state", "model", ms.name, "version", name,
+					"file", alertStatePath(path), "err", err)
+			}
 			m.log.Info("drift reference loaded from state_dir", "model", ms.name, "version", name,
 				"file", path, "rows", ref.rows, "features", len(ref.features))
 		default:

@@ -20,7 +20,7 @@ func TestWebhookAlertShape(t *testing.T) {
 	sink := &alertSink{}
 	f, url := newWebhookFixture(t, sink)
 	mon := configs.Monitor{Window: 100, Reference: configs.Reference{Warmup: 100}, Features: []string{"x"},
-		Consecutive: 1, WebhookURL: url,
+		Detector: configs.DetectorWindow, Consecutive: 1, WebhookURL: url,
 		AlertLabels:   map[string]string{"pod": "${VANE_TEST_POD}", "namespace": "$VANE_TEST_NS", "team": "ml"},
 		AlertSeverity: "critical", GeneratorURL: "http://iris.${VANE_TEST_NS}.svc:9901/"}
 	require.NoError(t, f.m.Configure(config(model("m", mon, "v1"))))

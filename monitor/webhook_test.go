@@ -76,7 +76,7 @@ func TestWebhookRaiseAndResolve(t *testing.T) {
 	sink := &alertSink{statuses: []int{http.StatusInternalServerError}}
 	f, url := newWebhookFixture(t, sink)
 	mon := configs.Monitor{Window: 100, Reference: configs.Reference{Warmup: 100}, Features: []string{"x"},
-		Consecutive: 1, WebhookURL: url}
+		Consecutive: 1, WebhookURL: url, Detector: configs.DetectorWindow}
 	require.NoError(t, f.m.Configure(config(model("m", mon, "v1"))))
 	f.run(t)
 
@@ -121,7 +121,7 @@ func TestWebhookResendsWhileFiring(t *testing.T) {
 	sink := &alertSink{}
 	f, url := newWebhookFixture(t, sink)
 	mon := configs.Monitor{Window: 100, Reference: configs.Reference{Warmup: 100}, Features: []string{"x"},
-		Consecutive: 2, WebhookURL: url}
+		Consecutive: 2, WebhookURL: url, Detector: configs.DetectorWindow}
 	require.NoError(t, f.m.Configure(config(model("m", mon, "v1"))))
 	f.run(t)
 	rng := rand.New(rand.NewPCG(10, 10))

@@ -3,7 +3,7 @@ package monitor
 import (
 	"log/slog"
 	"math"
-	"sort"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,11 +35,14 @@ type versionState struct {
 	set                          settings
 	decodeKey, refKey, windowKey string
 
-	ref       *refProfile   // warmup (learned or loaded) or file; nil while learning and in version mode
-	src       *versionState // version mode: the version whose window is the reference (maybe this one)
-	refRows   int           // warmup: rows taken into the reference so far
-	statePath string        // where the learned reference persists; "" for nowhere
-	persisted string        // the path the learned reference was last written to
+	ref        *refProfile   // warmup (learned or loaded) or file; nil while learning and in version mode
+	src        *versionState // version mode: the version whose window is the reference (maybe this one)
+	refRows    int           // warmup: rows taken into the reference so far
+	statePath  string        // where the learned reference persists; "" for nowhere
+	persisted  string        // the path the learned reference was last written to
+	rng        *rand.Rand    // warmup: the reservoir's random source
+	refusals   int           // warmups refused by the split-half test
+	refusedWhy string        // why the last one was
 
 	features []*feature
 	index    map[string]int // feature name -> features index
@@ -54,6 +57,18 @@ type versionState struct {
 	windowsClosed int
 	lastClose     time.Time
 	lastRows      int
+
+	closes    int             // windows closed, judged or not yet (windowsClosed counts the judged)
+	judging   int             // the number of the window being judged
+	alertsDue bool            // a window closed since the alert state was last handed out for saving
+	pending   []*closedWindow // closed windows waiting for finish, oldest first
+
+	// closeMu serializes finishing closed windows, so that their results
+	// are applied in order while the statistics are computed outside mu.
+	// Lock order: closeMu, then mu.
+	closeMu sync.Mutex
+	cal     calibration // the cusum threshold for the reference; guarded by closeMu
+	binRef  *refProfile // the reference whose bins are exported; guarded by closeMu
 }
 
 // feature is one feature of a version.
@@ -61,12 +76,14 @@ type feature struct {
 	name string
 	kind kind
 
-	refVals []float64          // warmup: numeric reference being learned
-	refCats map[string]float64 // warmup: categorical reference being learned
+	learn *learner // warmup: the reference being learned; nil when none
 
 	vals []float64          // live window: numeric values
 	cats map[string]float64 // live window: category counts
 	n    int                // live window: values taken
+
+	spareVals []float64          // a closed window's buffer, for the next window
+	spareCats map[string]float64 // likewise, cleared
 
 	tests    []testResult // the last closed window's tests; empty when none ran
 	lastN    int          // values in the last closed window
@@ -74,11 +91,16 @@ type feature struct {
 	since    time.Time    // when the alert was raised
 	driftRun int          // drifted windows in a row
 	cleanRun int          // clean windows in a row
+
+	seq      [numSeqStats]cusum // the sequential detector's statistics and sums
+	seqScore float64            // the largest sum after the last close
+	seqH     float64            // the threshold it was judged against
+	seqP     float64            // the corrected p-value behind the verdict
 }
 
 func newVersionState(model, version string, mm *metrics, log *slog.Logger) *versionState {
 	return &versionState{model: model, version: version, mm: mm, met: mm.forVersion(model, version),
-		log: log.With("model", model, "version", version), index: map[string]int{}}
+		log: log.With("model", model, "version", version), index: map[string]int{}, rng: rngFor(model, version)}
 }
 
 // feature returns the feature called name, registering it when there is
@@ -115,7 +137,10 @@ func (v *versionState) reference() *refProfile {
 // persistJob is a learned reference to write to the state directory.
 type persistJob struct {
 	path    string
-	profile *profileFile
+	profile *profileFile // nil when only the alert state is to be written
+
+	alertsPath string          // the cusum alert state, when alerts is set
+	alerts     *alertStateFile // nil for none
 }
 
 // apply takes the rows of one sample: into the reference while it is
@@ -199,7 +224,7 @@ func (v *versionState) observe(fl *decode.Field, pos int, learning bool) {
 	}
 	if k == kindCategorical {
 		if learning {
-			f.refCats = addCategory(f.refCats, fl.Value.Cat)
+			v.learnCategory(f, fl.Value.Cat)
 		} else {
 			f.cats = addCategory(f.cats, fl.Value.Cat)
 			f.n++
@@ -214,8 +239,8 @@ func (v *versionState) observe(fl *decode.Field, pos int, learning bool) {
 	// Bounded even when a payload repeats a name within its rows: a
 	// feature never holds more values than the warmup or the window has rows.
 	if learning {
-		if len(f.refVals) < v.set.warmup {
-			f.refVals = append(f.refVals, x)
+		if f.learn == nil || f.learn.seen < v.set.warmup {
+			v.learnNumeric(f, x)
 		}
 	} else if len(f.vals) < v.set.window {
 		f.vals = append(f.vals, x)
@@ -239,28 +264,6 @@ func addCategory(counts map[string]float64, c string) map[string]float64 {
 	return counts
 }
 
-// freeze makes the rows learned so far the reference.
-func (v *versionState) freeze(now time.Time) *persistJob {
-	ref := &refProfile{source: refWarmup.String(), rows: v.refRows, features: map[string]*featureRef{}}
-	for _, f := range v.features {
-		switch {
-		case f.kind == kindNumeric && len(f.refVals) > 0:
-			sort.Float64s(f.refVals)
-			ref.features[f.name] = numericRef(f.refVals, v.set.bins)
-		case f.kind == kindCategorical && len(f.refCats) > 0:
-			ref.features[f.name] = categoricalRef(f.refCats)
-		default:
-			continue
-		}
-		ref.names = append(ref.names, f.name)
-		f.refVals, f.refCats = nil, nil
-	}
-	v.ref = ref
-	v.met.referenceReady.Set(1)
-	v.log.Info("drift reference learned", "rows", ref.rows, "features", len(ref.features))
-	return v.persistJob(now)
-}
-
 // persistJob returns the learned reference to write, when there is one
 // that the state directory does not hold yet.
 func (v *versionState) persistJob(now time.Time) *persistJob {
@@ -269,6 +272,24 @@ func (v *versionState) persistJob(now time.Time) *persistJob {
 	}
 	return &persistJob{path: v.statePath,
 		profile: profileOf(v.ref, v.model, v.version, v.set.warmup, now.UTC())}
+}
+
+// withAlerts adds the alert state to job when a window closed since it
+// was last handed out and the reference it belongs to is saved.
+func (v *versionState) withAlerts(job *persistJob) *persistJob {
+	if !v.alertsDue || v.statePath == "" || (v.persisted != v.statePath && (job == nil || job.profile == nil)) {
+		return job
+	}
+	s := v.alertState()
+	if s == nil {
+		return job
+	}
+	v.alertsDue = false
+	if job == nil {
+		job = &persistJob{}
+	}
+	job.alertsPath, job.alerts = alertStatePath(v.statePath), s
+	return job
 }
 
 // persistedTo records that the learned reference is saved at path.
@@ -307,15 +328,12 @@ func (v *versionState) resetWindow() {
 	v.winRows = 0
 }
 
-// closeWindow compares the window with the reference, judges each
-// feature, publishes the window when it is a reference, and starts the
-// next window.
+// closeWindow ends the current window: its buffers are handed to a
+// closedWindow, queued for finish (which computes the statistics outside
+// the lock), and the next window starts at once with spare buffers.
 func (v *versionState) closeWindow(now time.Time, ev []alertEvent) []alertEvent {
 	ref := v.reference()
-	v.windowsClosed++
-	v.lastClose = now
-	v.lastRows = v.winRows
-	v.met.windowsClosed.Inc()
+	v.closes++
 	if v.set.refMode == refVersion {
 		ready, rows := 0.0, 0.0
 		if ref != nil {
@@ -324,55 +342,15 @@ func (v *versionState) closeWindow(now time.Time, ev []alertEvent) []alertEvent 
 		v.met.referenceReady.Set(ready)
 		v.met.referenceRows.Set(rows)
 	}
+	cw := &closedWindow{ref: ref, set: v.set, now: now, window: v.closes, rows: v.winRows,
+		statePath: v.statePath, features: make([]closedFeature, 0, len(v.features))}
 	for _, f := range v.features {
-		f.tests = f.tests[:0]
-		f.lastN = f.n
-		if f.kind == kindNumeric {
-			sort.Float64s(f.vals)
-		}
-		if ref == nil || f.n == 0 {
-			continue
-		}
-		if fr := ref.features[f.name]; fr != nil && fr.kind == f.kind {
-			f.tests = compare(f, fr, &v.set, f.tests)
-		}
+		cf := closedFeature{f: f, kind: f.kind, n: f.n, vals: f.vals, cats: f.cats}
+		f.vals, f.cats = f.spareVals[:0], f.spareCats
+		f.spareVals, f.spareCats = nil, nil
+		cw.features = append(cw.features, cf)
 	}
-	correct(v.features, v.set.correction)
-	for _, f := range v.features {
-		if len(f.tests) == 0 {
-			continue
-		}
-		drifted := false
-		for i := range f.tests {
-			t := &f.tests[i]
-			t.drifted = t.verdict()
-			drifted = drifted || (t.drifted && v.set.alertOn[t.method])
-			v.mm.score.WithLabelValues(v.model, v.version, f.name, t.method.String()).Set(t.stat)
-		}
-		ev = v.judge(f, drifted, now, ev)
-	}
-	if v.set.refMode == refVersion && v.set.refVersion == v.version {
-		v.published.Store(v.windowProfile())
-	}
+	v.pending = append(v.pending, cw)
 	v.resetWindow()
 	return ev
-}
-
-// windowProfile copies the closing window (numeric values sorted already)
-// into a reference for the versions compared with this one.
-func (v *versionState) windowProfile() *refProfile {
-	p := &refProfile{source: refVersion.String(), origin: v.version, rows: v.winRows,
-		features: map[string]*featureRef{}}
-	for _, f := range v.features {
-		if f.n == 0 {
-			continue
-		}
-		if f.kind == kindNumeric {
-			p.features[f.name] = numericRef(append([]float64(nil), f.vals...), v.set.bins)
-		} else {
-			p.features[f.name] = categoricalRef(f.cats) // reads the counts, keeps none
-		}
-		p.names = append(p.names, f.name)
-	}
-	return p
 }

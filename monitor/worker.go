@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"time"
 
@@ -165,7 +166,7 @@ func (m *Monitor) process(w *worker, s *Sample) {
 		m.onPred(s.Model, s.Version, s.RequestID, rows)
 	}
 	var job *persistJob
-	w.events, job = v.apply(rows, m.now(), w.events[:0])
+	w.events, job = v.ingest(rows, m.now(), w.events[:0])
 	m.emit(w.events)
 	if job != nil {
 		m.persist(v, job)
@@ -197,7 +198,11 @@ func (m *Monitor) closeAged() {
 	var ev []alertEvent
 	for _, ms := range snap.order {
 		for _, v := range ms.order {
-			ev = v.closeAged(now, ev)
+			var job *persistJob
+			ev, job = v.finish(v.closeAged(now, ev), nil)
+			if job != nil {
+				m.persist(v, job)
+			}
 		}
 	}
 	m.emit(ev)
@@ -206,6 +211,24 @@ func (m *Monitor) closeAged() {
 // persist writes a learned reference; a failure is logged and retried
 // when Run ends.
 func (m *Monitor) persist(v *versionState, job *persistJob) {
+	if job.alerts != nil {
+		// After the reference it belongs to (deferred). Either file may
+		// be missing after a crash: an alert state without its reference
+		// is ignored, a reference without one starts with no alerts.
+		defer func() {
+			data, err := json.Marshal(job.alerts)
+			if err == nil {
+				err = writeFileAtomic(job.alertsPath, data)
+			}
+			if err != nil {
+				m.log.Warn("saving drift alert state failed", "model", v.model, "version", v.version,
+					"file", job.alertsPath, "err", err)
+			}
+		}()
+	}
+	if job.profile == nil {
+		return
+	}
 	if err := saveState(job.path, job.profile); err != nil {
 		m.log.Warn("saving drift reference failed", "model", v.model, "version", v.version,
 			"file", job.path, "err", err)
@@ -225,7 +248,7 @@ func (m *Monitor) persistAll() {
 	for _, ms := range snap.order {
 		for _, v := range ms.order {
 			v.mu.Lock()
-			job := v.persistJob(now)
+			job := v.withAlerts(v.persistJob(now))
 			v.mu.Unlock()
 			if job != nil {
 				m.persist(v, job)

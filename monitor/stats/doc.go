@@ -50,6 +50,19 @@
 //     alpha, so the alert decision and the reported adjusted p never
 //     disagree.
 //
+// # Sequential detection
+//
+//   - Pearson is Pearson's chi-square of homogeneity on a 2×K table without
+//     continuity correction (equal to Chi2 when dof > 1).
+//   - KSAsymptotic is ks_2samp(method="asymp"); KSExactCheap says when the
+//     monitor affords the exact p-value.
+//   - Moments accumulates exact, mergeable count, mean and central moments
+//     (Welford, Pébay).
+//   - CUSUMRate and CUSUMThreshold calibrate one-sided CUSUMs on
+//     standardized statistics whose windows share a reference (Siegmund's
+//     approximation of the average run length, integrated over the
+//     reference's error); ZFromP, NormalSF and VarianceRatioZ standardize.
+//
 // # Edge cases
 //
 // Functions return "no evidence" rather than NaN where a result is

@@ -242,3 +242,28 @@ func ceilDiv(a, b int) int {
 func clip01(p float64) float64 {
 	return math.Min(1, math.Max(0, p))
 }
+
+// KSAsymptotic is KS with the asymptotic p-value whatever the sizes:
+// scipy.stats.ks_2samp(ref, live, method="asymp"), that is
+// kstwo.sf(d, round(m·n/(m+n))). Its cost does not grow with D, unlike
+// the exact lattice count for unequal sizes (1–3 ms at 1000 vs 500 under
+// strong drift). The same inputs as KS.
+func KSAsymptotic(ref, live []float64) (d, p float64) {
+	n1, n2 := len(ref), len(live)
+	if n1 == 0 || n2 == 0 {
+		return 0, 1
+	}
+	num, ok := ksExtreme(ref, live)
+	if !ok {
+		return math.NaN(), math.NaN()
+	}
+	d = float64(num) / (float64(n1) * float64(n2))
+	return d, ksAsymptoticP(n1, n2, d)
+}
+
+// KSExactCheap reports whether KS's exact p-value is cheap for these
+// sizes: equal sizes (Hodges' closed series) or n1·n2 at most 100,000.
+// Unequal larger samples walk the lattice, whose cost grows with D.
+func KSExactCheap(n1, n2 int) bool {
+	return n1 == n2 || int64(n1)*int64(n2) <= 100_000
+}

@@ -294,3 +294,31 @@ func TestKolmogorovQ(t *testing.T) {
 		prev = q
 	}
 }
+
+// KSAsymptotic is KS's asymptotic branch: equal to KS where KS itself is
+// asymptotic (above 10000 values), and to scipy's method="asymp" below.
+func TestKSAsymptotic(t *testing.T) {
+	ref, live := sampleRef(20000), sampleLive(15000, 0.02)
+	d, p := KS(ref, live)
+	ad, ap := KSAsymptotic(ref, live)
+	assert.Equal(t, d, ad)
+	assert.Equal(t, p, ap)
+	// linspace(1,100,100) vs linspace(1,100,110)+20.1: scipy
+	// ks_2samp(..., method="asymp").pvalue
+	x, y := linspace(1, 100, 100), linspace(1, 100, 110)
+	for i := range y {
+		y[i] += 20.1
+	}
+	ad, ap = KSAsymptotic(x, y)
+	assert.InDelta(t, 0.21090909090909091, ad, 1e-15)
+	assertRel(t, ksAsymptoticP(100, 110, ad), ap, 0)
+	ed, ep := KS(x, y)
+	assert.Equal(t, ed, ad)
+	assert.InDelta(t, ep, ap, 0.01, "exact 0.0157 and asymptotic close")
+	assert.True(t, KSExactCheap(1000, 1000))
+	assert.False(t, KSExactCheap(1000, 999))
+	assert.True(t, KSExactCheap(300, 200))
+	d, p = KSAsymptotic(nil, live)
+	assert.Equal(t, 0.0, d)
+	assert.Equal(t, 1.0, p)
+}
