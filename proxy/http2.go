@@ -100,7 +100,15 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			pr.Out.Header.Set(HeaderRequestID, tg.rid)
 		},
 		Transport:     s.transports,
-		FlushInterval: -1, // gRPC and SSE: every write goes out at once
+		// Zero, not -1: ReverseProxy already flushes every write of an
+		// answer of unknown length (gRPC streams, SSE). A fixed -1 also
+		// starts a timer that flushes the headers at once from another
+		// goroutine, which races the handler's return: a gRPC
+		// trailers-only answer (grpc-status in HEADERS with END_STREAM)
+		// then went out as HEADERS + an empty DATA, and grpc-go clients
+		// saw "server closed the stream without sending trailers"
+		// instead of the backend's status.
+		FlushInterval: 0,
 		ModifyResponse: func(resp *http.Response) error {
 			tg := resp.Request.Context().Value(targetKey{}).(*target)
 			resp.Header.Set(HeaderVersion, tg.ver)

@@ -228,6 +228,7 @@ func TestEvidenceDriftReadsTheMonitor(t *testing.T) {
 	v := startVane(t, twoVersions(b1.URL, b2.URL, 100, 0, `    monitor:
       window: 100
       consecutive: 1
+      detector: window
       reference:
         warmup: 100
       features: [a, b, c, d]
@@ -292,6 +293,7 @@ func TestRolloutThroughTheProxyStoppedByDrift(t *testing.T) {
 	path := writeConfig(t, twoVersions(b1.URL, b2.URL, 100, 0, `    monitor:
       window: 100
       consecutive: 1
+      detector: window
       reference:
         warmup: 100
       features: [a, b, c, d]
