@@ -161,12 +161,8 @@ EOF
 start_proxy() {
 	local name=$1 log=$2 port=${PORT[$1]}
 	case $name in
-	nginx)
-		start_bg "$log" taskset -c "$PROXY_CORE" "$(tool nginx)" -p "$WORK/nginx" \
-			-e "$WORK/nginx/logs/error.log" -c "$WORK/nginx/nginx.conf"
-		;;
-	haproxy)
-		start_bg "$log" taskset -c "$PROXY_CORE" "$(tool haproxy)" -db -f "$WORK/haproxy.cfg"
+	nginx | haproxy)
+		start_peer "$name" "$log"
 		;;
 	h2forward)
 		start_bg "$log" env GOMAXPROCS=1 taskset -c "$PROXY_CORE" "$WORK/h2forward" \
@@ -256,28 +252,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		grpc_ok "$port" "$name" || note "$name: measuring anyway"
 		run_load "$WARMUP" "$port" "$OUT/$name-r$r-warmup.txt"
 
-		mapfile -t tree < <(descendants "$PROXY_PID")
-		mapfile -t btree < <(descendants "$BACKEND_PID")
-		t0=$(ticks "${tree[@]}")
-		b0=$(ticks "${btree[@]}")
-		c0=$(cpu_stat "$PROXY_CORE")
-		l0=$(cpu_stat "$LOAD_CORE")
-		others_snapshot >"$WORK/o0"
+		measure_start
 		run_load "$DURATION" "$port" "$OUT/$name-r$r.txt"
-		t1=$(ticks "${tree[@]}")
-		b1=$(ticks "${btree[@]}")
-		c1=$(cpu_stat "$PROXY_CORE")
-		l1=$(cpu_stat "$LOAD_CORE")
-		others_snapshot >"$WORK/o1"
-		oth=$(awk -v t="$(others_ticks "$WORK/o0" "$WORK/o1")" -v hz="$CLK_TCK" -v d="$DURATION" 'BEGIN { printf "%.0f", 100 * t / hz / d }')
-		hwm=$(status_kib VmHWM "${tree[@]}")
+		measure_stop "$DURATION"
 		check=$("$WORK/grpcload" -addr "127.0.0.1:$port" -calls "$CHECK_CALLS" -conns 1 -streams 4 2>&1) || true
 		echo "$check" >"$OUT/$name-r$r-check.txt"
 		cerr=$(awk '/^calls / { print $4; found = 1 } END { if (!found) print -1 }' <<<"$check")
 		((cerr >= 0)) || cerr=$CHECK_CALLS
-		for p in "${tree[@]}"; do
-			alive "$p" || note "$name: process $p of the proxy died during the run"
-		done
+		note_dead "$name"
 		monitor=""
 		if [[ $name == vane* ]]; then
 			admin=19906
@@ -289,16 +271,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
 
 		read -r calls rps errs mean < <(parse_load "$OUT/$name-r$r.txt")
 		((calls > 0)) || { cat "$OUT/$name-r$r.txt" >&2; die "$name: no call succeeded"; }
-		cpu=$(awk -v t="$((t1 - t0))" -v hz="$CLK_TCK" -v n="$calls" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
-		bcpu=$(awk -v t="$((b1 - b0))" -v hz="$CLK_TCK" -v n="$calls" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
-		pb=$(busy_pct "$c0" "$c1")
-		lb=$(busy_pct "$l0" "$l1")
+		measure_per "$calls"
 		printf '%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%s\t%d\n' \
 			"$r" "$((s + 1))" "$name" "$LOADGEN" "$DURATION" "$CONNS" "$STREAMS" "$calls" "$rps" "$errs" "$cerr" "$mean" \
-			"$cpu" "$hwm" "$pb" "$lb" "$bcpu" "$oth" >>"$TSV"
+			"$CPU_US" "$PEAK_RSS_KIB" "$PROXY_BUSY" "$LOAD_BUSY" "$BACKEND_US" "$OTHER_PCT" >>"$TSV"
 		printf '[%2d/%d] round %d %-10s %7d calls/s  mean %6.2f ms  %6.1f us/call  rss %5.1f MiB  errors %d  check errors %d  cores %d%%/%d%%  others %d%%\n' \
-			"$run" "$total_runs" "$r" "$name" "$rps" "$(awk -v v="$mean" 'BEGIN{print v/1000}')" "$cpu" \
-			"$(awk -v v="$hwm" 'BEGIN{print v/1024}')" "$errs" "$cerr" "$pb" "$lb" "$oth"
+			"$run" "$total_runs" "$r" "$name" "$rps" "$(awk -v v="$mean" 'BEGIN{print v/1000}')" "$CPU_US" \
+			"$(awk -v v="$PEAK_RSS_KIB" 'BEGIN{print v/1024}')" "$errs" "$cerr" "$PROXY_BUSY" "$LOAD_BUSY" "$OTHER_PCT"
 		[[ -z $monitor ]] || echo "        $monitor"
 	done
 done
@@ -306,21 +285,11 @@ done
 # --- summary -----------------------------------------------------------------
 
 echo
-awk -F'\t' '
-function median(key,   n, a, i, j, v, parts) {
-	n = split(vals[key], parts, " ")
-	for (i = 1; i <= n; i++) a[i] = parts[i] + 0
-	for (i = 2; i <= n; i++) { v = a[i]; for (j = i - 1; j >= 1 && a[j] > v; j--) a[j + 1] = a[j]; a[j + 1] = v }
-	if (n == 0) return 0
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+awk -F'\t' \
+	-v metrics="calls_per_s cpu_us_per_call mean_latency_us peak_rss_kib proxy_core_busy_pct load_core_busy_pct backend_cpu_us_per_call other_cpu_pct" \
+	"$ROUNDS_AWK"'
 {
-	p = $col["proxy"]
-	if (!(p in seen)) { seen[p] = 1; order[++np] = p }
-	rounds[p]++; lg = $col["loadgen"]; conns = $col["conns"]; streams = $col["streams"]; dur = $col["duration_s"]
-	split("calls_per_s cpu_us_per_call mean_latency_us peak_rss_kib proxy_core_busy_pct load_core_busy_pct backend_cpu_us_per_call other_cpu_pct", m, " ")
-	for (k in m) vals[p SUBSEP m[k]] = vals[p SUBSEP m[k]] " " $col[m[k]]
+	lg = $col["loadgen"]; conns = $col["conns"]; streams = $col["streams"]; dur = $col["duration_s"]
 	errs[p] += $col["errors"]; cerrs[p] += $col["check_errors"]
 }
 END {

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# bench/lib.sh — shared by bench/peers.sh and bench/soak.sh; sourced, not run.
+# bench/lib.sh — shared by bench/peers.sh, bench/grpc.sh, bench/summarize.sh
+# and bench/soak.sh; sourced, not run.
 #
 # Processes: every process a script starts goes through start_bg, which
 # records its pid; cleanup (installed by bench_init as an EXIT trap, with
@@ -382,3 +383,91 @@ monitor_line() {
 			sum("taken"), sum("dropped"), (why == "" ? "" : " (" substr(why, 2) ")"), sum("decode"), sum("windows")
 	}' "$1"
 }
+
+# start_peer NAME LOG: start nginx or haproxy as the proxy under test, on
+# PROXY_CORE, from the config the script wrote ($WORK/nginx/nginx.conf with
+# its logs under $WORK/nginx/logs, or $WORK/haproxy.cfg); sets BG_PID.
+# Another NAME is an error.
+start_peer() {
+	local name=$1 log=$2
+	case $name in
+	nginx)
+		start_bg "$log" taskset -c "$PROXY_CORE" "$(tool nginx)" -p "$WORK/nginx" \
+			-e "$WORK/nginx/logs/error.log" -c "$WORK/nginx/nginx.conf"
+		;;
+	haproxy)
+		start_bg "$log" taskset -c "$PROXY_CORE" "$(tool haproxy)" -db -f "$WORK/haproxy.cfg"
+		;;
+	*) die "start_peer: no peer named $name" ;;
+	esac
+}
+
+# measure_start: before a measured run, the process trees of PROXY_PID
+# (TREE) and BACKEND_PID (BTREE), their CPU ticks, both cores' jiffies and
+# the other processes' CPU.
+measure_start() {
+	mapfile -t TREE < <(descendants "$PROXY_PID")
+	mapfile -t BTREE < <(descendants "$BACKEND_PID")
+	M_T0=$(ticks "${TREE[@]}")
+	M_B0=$(ticks "${BTREE[@]}")
+	M_C0=$(cpu_stat "$PROXY_CORE")
+	M_L0=$(cpu_stat "$LOAD_CORE")
+	others_snapshot >"$WORK/o0"
+}
+
+# measure_stop SECONDS: right after the measured run of SECONDS, the same
+# again; sets OTHER_PCT (other processes' CPU, % of one core) and
+# PEAK_RSS_KIB (the proxy tree's VmHWM).
+measure_stop() {
+	M_T1=$(ticks "${TREE[@]}")
+	M_B1=$(ticks "${BTREE[@]}")
+	M_C1=$(cpu_stat "$PROXY_CORE")
+	M_L1=$(cpu_stat "$LOAD_CORE")
+	others_snapshot >"$WORK/o1"
+	OTHER_PCT=$(awk -v t="$(others_ticks "$WORK/o0" "$WORK/o1")" -v hz="$CLK_TCK" -v d="$1" 'BEGIN { printf "%.0f", 100 * t / hz / d }')
+	PEAK_RSS_KIB=$(status_kib VmHWM "${TREE[@]}")
+}
+
+# measure_per N: with N requests (calls) served between measure_start and
+# measure_stop, sets CPU_US and BACKEND_US (CPU µs per request of the
+# proxy and of the backend) and PROXY_BUSY and LOAD_BUSY (% busy of
+# their cores).
+measure_per() {
+	CPU_US=$(awk -v t="$((M_T1 - M_T0))" -v hz="$CLK_TCK" -v n="$1" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+	BACKEND_US=$(awk -v t="$((M_B1 - M_B0))" -v hz="$CLK_TCK" -v n="$1" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+	PROXY_BUSY=$(busy_pct "$M_C0" "$M_C1")
+	LOAD_BUSY=$(busy_pct "$M_L0" "$M_L1")
+}
+
+# note_dead NAME: say which processes of the proxy tree (TREE) died.
+note_dead() {
+	local p
+	for p in "${TREE[@]}"; do
+		alive "$p" || note "$1: process $p of the proxy died during the run"
+	done
+}
+
+# ROUNDS_AWK: the start of an awk program (run with -F'\t') that
+# summarises a results TSV, header row first, one row per proxy and
+# round. With -v metrics="COLUMN ...", it collects per proxy, in order of
+# first appearance (order[1..np], seen[p]), its rounds (rounds[p]) and the
+# named columns' values; median(p SUBSEP COLUMN) is their median over the
+# rounds. Rules appended after it see data rows only.
+# shellcheck disable=SC2016
+ROUNDS_AWK='
+function median(key,   n, a, i, j, v, parts) {
+	n = split(vals[key], parts, " ")
+	for (i = 1; i <= n; i++) a[i] = parts[i] + 0
+	for (i = 2; i <= n; i++) { v = a[i]; for (j = i - 1; j >= 1 && a[j] > v; j--) a[j + 1] = a[j]; a[j + 1] = v }
+	if (n == 0) return 0
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+{
+	p = $col["proxy"]
+	if (!(p in seen)) { seen[p] = 1; order[++np] = p }
+	rounds[p]++
+	split(metrics, m, " ")
+	for (k in m) vals[p SUBSEP m[k]] = vals[p SUBSEP m[k]] " " $col[m[k]]
+}
+'

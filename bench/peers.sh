@@ -175,12 +175,8 @@ EOF
 start_proxy() {
 	local name=$1 log=$2 port=${PORT[$1]}
 	case $name in
-	nginx)
-		start_bg "$log" taskset -c "$PROXY_CORE" "$(tool nginx)" -p "$WORK/nginx" \
-			-e "$WORK/nginx/logs/error.log" -c "$WORK/nginx/nginx.conf"
-		;;
-	haproxy)
-		start_bg "$log" taskset -c "$PROXY_CORE" "$(tool haproxy)" -db -f "$WORK/haproxy.cfg"
+	nginx | haproxy)
+		start_peer "$name" "$log"
 		;;
 	caddy)
 		start_bg "$log" env GOMAXPROCS=1 HOME="$WORK/caddy" XDG_DATA_HOME="$WORK/caddy/data" \
@@ -233,24 +229,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 
 		run_wrk "$WARMUP" "$CONNECTIONS" "$url" "$OUT/$name-r$r-warmup.txt"
 
-		mapfile -t tree < <(descendants "$PROXY_PID")
-		mapfile -t btree < <(descendants "$BACKEND_PID")
-		t0=$(ticks "${tree[@]}")
-		b0=$(ticks "${btree[@]}")
-		c0=$(cpu_stat "$PROXY_CORE")
-		l0=$(cpu_stat "$LOAD_CORE")
-		others_snapshot >"$WORK/o0"
+		measure_start
 		run_wrk "$DURATION" "$CONNECTIONS" "$url" "$OUT/$name-r$r.txt"
-		t1=$(ticks "${tree[@]}")
-		b1=$(ticks "${btree[@]}")
-		c1=$(cpu_stat "$PROXY_CORE")
-		l1=$(cpu_stat "$LOAD_CORE")
-		others_snapshot >"$WORK/o1"
-		oth=$(awk -v t="$(others_ticks "$WORK/o0" "$WORK/o1")" -v hz="$CLK_TCK" -v d="$DURATION" 'BEGIN { printf "%.0f", 100 * t / hz / d }')
-		hwm=$(status_kib VmHWM "${tree[@]}")
-		for p in "${tree[@]}"; do
-			alive "$p" || note "$name: process $p of the proxy died during the run"
-		done
+		measure_stop "$DURATION"
+		note_dead "$name"
 		monitor=""
 		if [[ $name == vane-* ]]; then
 			admin=19901
@@ -263,17 +245,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
 
 		read -r req rps non2xx sock p50 p99 < <(parse_wrk "$OUT/$name-r$r.txt")
 		((req > 0)) || { cat "$OUT/$name-r$r.txt" >&2; die "$name: wrk completed no request"; }
-		cpu=$(awk -v t="$((t1 - t0))" -v hz="$CLK_TCK" -v n="$req" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
-		bcpu=$(awk -v t="$((b1 - b0))" -v hz="$CLK_TCK" -v n="$req" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
-		pb=$(busy_pct "$c0" "$c1")
-		lb=$(busy_pct "$l0" "$l1")
+		measure_per "$req"
 		printf '%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%s\t%d\n' \
 			"$r" "$((s + 1))" "$name" "$DURATION" "$CONNECTIONS" "$req" "$rps" "$non2xx" "$sock" "$p50" "$p99" \
-			"$cpu" "$hwm" "$pb" "$lb" "$bcpu" "$oth" >>"$TSV"
+			"$CPU_US" "$PEAK_RSS_KIB" "$PROXY_BUSY" "$LOAD_BUSY" "$BACKEND_US" "$OTHER_PCT" >>"$TSV"
 		printf '[%2d/%d] round %d %-15s %7d req/s  p50 %6.2f ms  p99 %6.2f ms  %6.1f us/req  rss %5.1f MiB  non-2xx %d  sock-err %d  cores %d%%/%d%%  others %d%%\n' \
 			"$run" "$total_runs" "$r" "$name" "$rps" "$(awk -v v="$p50" 'BEGIN{print v/1000}')" \
-			"$(awk -v v="$p99" 'BEGIN{print v/1000}')" "$cpu" "$(awk -v v="$hwm" 'BEGIN{print v/1024}')" \
-			"$non2xx" "$sock" "$pb" "$lb" "$oth"
+			"$(awk -v v="$p99" 'BEGIN{print v/1000}')" "$CPU_US" "$(awk -v v="$PEAK_RSS_KIB" 'BEGIN{print v/1024}')" \
+			"$non2xx" "$sock" "$PROXY_BUSY" "$LOAD_BUSY" "$OTHER_PCT"
 		[[ -z $monitor ]] || echo "        $monitor"
 		if ((non2xx + sock > 0)); then
 			note "$name: $non2xx non-2xx responses, $sock socket errors; wrk output: $OUT/$name-r$r.txt, proxy log: $log"

@@ -8,23 +8,14 @@
 set -euo pipefail
 tsv=${1:?usage: bash bench/summarize.sh bench/results/peers-STAMP.tsv}
 [[ -s $tsv ]] || { echo "summarize.sh: no such file or empty: $tsv" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-awk -F'\t' '
-function median(key,   n, a, i, j, v, parts) {
-	n = split(vals[key], parts, " ")
-	for (i = 1; i <= n; i++) a[i] = parts[i] + 0
-	for (i = 2; i <= n; i++) { v = a[i]; for (j = i - 1; j >= 1 && a[j] > v; j--) a[j + 1] = a[j]; a[j + 1] = v }
-	if (n == 0) return 0
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+awk -F'\t' \
+	-v metrics="rps p50_us p99_us cpu_us_per_req peak_rss_kib proxy_core_busy_pct load_core_busy_pct backend_cpu_us_per_req other_cpu_pct" \
+	"$ROUNDS_AWK"'
 {
-	p = $col["proxy"]
-	if (!(p in seen)) { seen[p] = 1; order[++np] = p }
-	rounds[p]++
 	conns = $col["connections"]; dur = $col["duration_s"]
-	split("rps p50_us p99_us cpu_us_per_req peak_rss_kib proxy_core_busy_pct load_core_busy_pct backend_cpu_us_per_req other_cpu_pct", m, " ")
-	for (k in m) vals[p SUBSEP m[k]] = vals[p SUBSEP m[k]] " " $col[m[k]]
 	non2xx[p] += $col["non2xx"]; sock[p] += $col["socket_errors"]
 }
 END {

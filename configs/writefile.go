@@ -8,22 +8,33 @@ import (
 	"syscall"
 )
 
-// writeAtomic replaces path with data: a temporary file in the same
-// directory, written, fsynced and renamed over path (keeping path's
-// mode), then the directory fsynced so the rename survives a crash.
-// Readers see the old file or the new one, never a part.
+// writeAtomic replaces the config file at path with data, keeping its
+// mode (see WriteFileAtomic); path must exist.
 func writeAtomic(path string, data []byte) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return fmt.Errorf("writing config: %w", err)
 	}
+	if err := WriteFileAtomic(path, data, st.Mode().Perm()); err != nil {
+		return writeErr(err)
+	}
+	return nil
+}
+
+// WriteFileAtomic replaces path with data: a temporary file in the same
+// directory, given perm, written, fsynced and renamed over path, then the
+// directory fsynced so the rename survives a crash. Readers see the old
+// file or the new one, never a part; on error the temporary file is
+// removed and path is untouched. The directory must exist. Errors are the
+// os package's, unwrapped.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
 	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return writeErr(err)
+		return err
 	}
 	done := false
 	defer func() {
@@ -32,20 +43,20 @@ func writeAtomic(path string, data []byte) error {
 			_ = os.Remove(tmp.Name())
 		}
 	}()
-	if err := tmp.Chmod(st.Mode().Perm()); err != nil {
-		return writeErr(err)
+	if err := tmp.Chmod(perm); err != nil {
+		return err
 	}
 	if _, err := tmp.Write(data); err != nil {
-		return writeErr(err)
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
-		return writeErr(err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return writeErr(err)
+		return err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return writeErr(err)
+		return err
 	}
 	done = true
 	if d, err := os.Open(dir); err == nil {

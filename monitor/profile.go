@@ -15,6 +15,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/vaneproxy/vane/configs"
 	"github.com/vaneproxy/vane/monitor/stats"
 )
 
@@ -281,36 +282,12 @@ func foldCategories(counts map[string]float64) map[string]float64 {
 	return out
 }
 
-// writeFileAtomic replaces path with data: a temporary file in the same
-// directory, synced, then renamed, so readers see the old file or the new
-// one, never a part.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// writeFileAtomic replaces path with data, mode 0644, creating its
+// directory first; readers see the old file or the new one, never a part
+// (see configs.WriteFileAtomic).
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return configs.WriteFileAtomic(path, data, 0o644)
 }

@@ -1,10 +1,12 @@
 package monitor
 
 import (
+	"cmp"
 	"fmt"
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"time"
 
@@ -180,7 +182,7 @@ func (v *versionState) splitHalf() string {
 				continue
 			}
 			if !l.continuous {
-				ra, rb := levelTable(l.levels)
+				ra, rb := countTable(l.levels)
 				_, p, _ := stats.Pearson(ra, rb)
 				note(f.name, "chi2 of the value counts", p)
 				continue
@@ -199,7 +201,7 @@ func (v *versionState) splitHalf() string {
 				note(f.name, "variance", 2*stats.NormalSF(math.Abs(z)))
 			}
 		case kindCategorical:
-			ra, rb := catTable(l.cats)
+			ra, rb := countTable(l.cats)
 			if sum(ra) < 20 || sum(rb) < 20 {
 				continue
 			}
@@ -214,41 +216,22 @@ func (v *versionState) splitHalf() string {
 		worst.feature, worst.test, worst.p, tests)
 }
 
-// levelTable lays two halves' value counts out as two rows over the
-// same values.
-func levelTable(m [2]map[float64]float64) (a, b []float64) {
-	seen := map[float64]bool{}
-	var xs []float64
+// countTable lays two halves' counts out as two rows over the same keys
+// (values or categories), in ascending key order.
+func countTable[K cmp.Ordered](m [2]map[K]float64) (a, b []float64) {
+	seen := map[K]bool{}
+	var ks []K
 	for _, h := range m {
-		for x := range h {
-			if !seen[x] {
-				seen[x] = true
-				xs = append(xs, x)
+		for k := range h {
+			if !seen[k] {
+				seen[k] = true
+				ks = append(ks, k)
 			}
 		}
 	}
-	sort.Float64s(xs)
-	for _, x := range xs {
-		a, b = append(a, m[0][x]), append(b, m[1][x])
-	}
-	return a, b
-}
-
-// catTable is levelTable for categories.
-func catTable(m [2]map[string]float64) (a, b []float64) {
-	seen := map[string]bool{}
-	var cs []string
-	for _, h := range m {
-		for c := range h {
-			if !seen[c] {
-				seen[c] = true
-				cs = append(cs, c)
-			}
-		}
-	}
-	sort.Strings(cs)
-	for _, c := range cs {
-		a, b = append(a, m[0][c]), append(b, m[1][c])
+	slices.Sort(ks)
+	for _, k := range ks {
+		a, b = append(a, m[0][k]), append(b, m[1][k])
 	}
 	return a, b
 }

@@ -23,17 +23,7 @@ import (
 // still K−1 when K ≥ 1). Counts must be non-negative; it panics if the
 // lengths differ.
 func Chi2(refCounts, liveCounts []float64) (stat, p float64, dof int) {
-	mustSameLen(len(refCounts), len(liveCounts))
-	var rowRef, rowLive float64
-	k := 0
-	for i, r := range refCounts {
-		if r == 0 && liveCounts[i] == 0 {
-			continue
-		}
-		k++
-		rowRef += r
-		rowLive += liveCounts[i]
-	}
+	k, rowRef, rowLive := tableMargins(refCounts, liveCounts)
 	if k < 2 || rowRef == 0 || rowLive == 0 {
 		return 0, 1, max(k-1, 0)
 	}
@@ -50,6 +40,22 @@ func Chi2(refCounts, liveCounts []float64) (stat, p float64, dof int) {
 	}
 	p = distuv.ChiSquared{K: float64(dof)}.Survival(stat)
 	return stat, p, dof
+}
+
+// tableMargins reads the 2×K table (refCounts, liveCounts) as Chi2 and
+// Pearson see it: k counts the categories not empty on both sides, rowRef
+// and rowLive are the two row totals. It panics if the lengths differ.
+func tableMargins(refCounts, liveCounts []float64) (k int, rowRef, rowLive float64) {
+	mustSameLen(len(refCounts), len(liveCounts))
+	for i, r := range refCounts {
+		if r == 0 && liveCounts[i] == 0 {
+			continue
+		}
+		k++
+		rowRef += r
+		rowLive += liveCounts[i]
+	}
+	return k, rowRef, rowLive
 }
 
 // chi2Term is (observed − expected)²/expected, with Yates' correction

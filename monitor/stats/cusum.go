@@ -101,17 +101,7 @@ func ZFromP(p float64) float64 {
 // scipy, makes the null distribution conservative. Tables without two
 // categories or with an empty row give (0, 1, 0).
 func Pearson(refCounts, liveCounts []float64) (stat, p float64, dof int) {
-	mustSameLen(len(refCounts), len(liveCounts))
-	var rowRef, rowLive float64
-	k := 0
-	for i, r := range refCounts {
-		if r == 0 && liveCounts[i] == 0 {
-			continue
-		}
-		k++
-		rowRef += r
-		rowLive += liveCounts[i]
-	}
+	k, rowRef, rowLive := tableMargins(refCounts, liveCounts)
 	if k < 2 || rowRef == 0 || rowLive == 0 {
 		return 0, 1, 0
 	}

@@ -21,6 +21,12 @@ const maxAutoN = 10000
 // 1000 vs 500 about 40 µs without drift and 1–3 ms under strong drift
 // (BenchmarkKS). One allocation, the lattice column.
 func KS(ref, live []float64) (d, p float64) {
+	return ks(ref, live, ksPValue)
+}
+
+// ks is KS and KSAsymptotic with the p-value left to pvalue, which gets
+// the sizes, the extreme num and D.
+func ks(ref, live []float64, pvalue func(n1, n2 int, num int64, d float64) float64) (d, p float64) {
 	n1, n2 := len(ref), len(live)
 	if n1 == 0 || n2 == 0 {
 		return 0, 1
@@ -32,7 +38,7 @@ func KS(ref, live []float64) (d, p float64) {
 	// D = num/(n1·n2), rounded once; scipy's cdf1 − cdf2 may differ in the
 	// last bit.
 	d = float64(num) / (float64(n1) * float64(n2))
-	return d, ksPValue(n1, n2, num, d)
+	return d, pvalue(n1, n2, num, d)
 }
 
 // ksExtreme merges the two sorted samples and returns the largest
@@ -249,16 +255,9 @@ func clip01(p float64) float64 {
 // the exact lattice count for unequal sizes (1–3 ms at 1000 vs 500 under
 // strong drift). The same inputs as KS.
 func KSAsymptotic(ref, live []float64) (d, p float64) {
-	n1, n2 := len(ref), len(live)
-	if n1 == 0 || n2 == 0 {
-		return 0, 1
-	}
-	num, ok := ksExtreme(ref, live)
-	if !ok {
-		return math.NaN(), math.NaN()
-	}
-	d = float64(num) / (float64(n1) * float64(n2))
-	return d, ksAsymptoticP(n1, n2, d)
+	return ks(ref, live, func(n1, n2 int, _ int64, d float64) float64 {
+		return ksAsymptoticP(n1, n2, d)
+	})
 }
 
 // KSExactCheap reports whether KS's exact p-value is cheap for these
