@@ -1,10 +1,8 @@
 package proxy
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -415,15 +413,10 @@ func TestFeedbackLateLabels(t *testing.T) {
 	reg := NewRegistry()
 	srv, err := New(cfg, []byte(yaml), Options{Registerer: reg, Gatherer: reg, Logger: testLogger(t), Now: now})
 	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
+	addr := serveLoopback(t, srv)
 	adm := httptest.NewServer(srv.AdminHandler())
 	t.Cleanup(adm.Close)
-	v := &vane{srv: srv, reg: reg, url: "http://" + ln.Addr().String(), admin: adm.URL}
+	v := &vane{srv: srv, reg: reg, url: "http://" + addr, admin: adm.URL}
 	waitReady(t, v.admin)
 	waitAllRoutable(t, srv)
 
