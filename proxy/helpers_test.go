@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vaneproxy/vane/configs"
+	"github.com/vaneproxy/vane/examples/toymodel/toy"
 )
 
 // vane is a running proxy under test.
@@ -148,4 +149,13 @@ func serveLoopback(t *testing.T, srv *Server) string {
 	go func() { done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return ln.Addr().String()
+}
+
+// toyIris serves the toy iris model as version until the test ends and
+// returns its URL.
+func toyIris(t *testing.T, version string) string {
+	t.Helper()
+	s := httptest.NewServer(toy.New(toy.Options{Name: "iris", Version: version}))
+	t.Cleanup(s.Close)
+	return s.URL
 }
