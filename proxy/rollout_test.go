@@ -76,6 +76,18 @@ func rolloutYAML(b1, b2, webhook string) string {
 `, webhook))
 }
 
+// startRollout runs vane from a file holding rolloutYAML with a webhook
+// receiver, the rollout stepped only by Evaluate. It returns the vane, the
+// receiver and the file's path.
+func startRollout(t *testing.T, b1, b2 string) (*vane, *hook, string) {
+	t.Helper()
+	h := &hook{}
+	hs := httptest.NewServer(h)
+	t.Cleanup(hs.Close)
+	path := writeConfig(t, rolloutYAML(b1, b2, hs.URL))
+	return startVaneFile(t, path, Options{RolloutTick: -1}), h, path
+}
+
 // sendPinned sends n requests pinned to each version, as clients and the
 // rollout's own traffic would, and requires that none failed at the
 // transport.
@@ -99,11 +111,7 @@ func rolloutStatus(t *testing.T, admin string) rollout.Status {
 func TestRolloutThroughTheProxyReachesAllTraffic(t *testing.T) {
 	var never atomic.Bool
 	b1, b2 := flakyBackend(t, "v1", &never), flakyBackend(t, "v2", &never)
-	h := &hook{}
-	hs := httptest.NewServer(h)
-	t.Cleanup(hs.Close)
-	path := writeConfig(t, rolloutYAML(b1.URL, b2.URL, hs.URL))
-	v := startVaneFile(t, path, Options{RolloutTick: -1})
+	v, h, path := startRollout(t, b1.URL, b2.URL)
 
 	v.srv.rollouts.Evaluate()
 	require.Equal(t, "v1=99 v2=1", servedWeights(v.srv))
@@ -127,11 +135,7 @@ func TestRolloutThroughTheProxyReachesAllTraffic(t *testing.T) {
 func TestRolloutThroughTheProxyRollsBackAFailingCandidate(t *testing.T) {
 	var ok, failing atomic.Bool
 	b1, b2 := flakyBackend(t, "v1", &ok), flakyBackend(t, "v2", &failing)
-	h := &hook{}
-	hs := httptest.NewServer(h)
-	t.Cleanup(hs.Close)
-	path := writeConfig(t, rolloutYAML(b1.URL, b2.URL, hs.URL))
-	v := startVaneFile(t, path, Options{RolloutTick: -1})
+	v, h, path := startRollout(t, b1.URL, b2.URL)
 
 	v.srv.rollouts.Evaluate()
 	sendPinned(t, v.url, 45)
