@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vaneproxy/vane/internal/testutil"
 )
 
 // dashboard is the part of a Grafana dashboard the checks read.
@@ -135,7 +137,7 @@ func TestDashboard(t *testing.T) {
 // through promtool's PromQL parser, as recording rules of a throwaway
 // rule file.
 func TestDashboardQueriesParse(t *testing.T) {
-	bin := promtool(t)
+	bin := testutil.Promtool(t)
 	d := loadDashboard(t)
 	type rule struct {
 		Record string `yaml:"record"`

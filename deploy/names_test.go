@@ -1,8 +1,6 @@
 package deploy
 
 import (
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -81,18 +79,4 @@ func unknownMetrics(expr string, known map[string]bool) []string {
 		}
 	}
 	return bad
-}
-
-// promtool finds the promtool binary. CI installs it (Debian's prometheus
-// package) and sets CI: there a missing promtool fails the test.
-func promtool(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("promtool not installed; .ci/run installs Debian's prometheus package")
-		}
-		t.Skip("promtool not installed (apt-get install prometheus)")
-	}
-	return p
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vaneproxy/vane/internal/testutil"
 )
 
 // ruleFile is the part of a Prometheus rule file the checks read.
@@ -28,7 +30,7 @@ type ruleFile struct {
 // promtool check rules, and runs every unit-test file with promtool test
 // rules.
 func TestRulesPassPromtool(t *testing.T) {
-	bin := promtool(t)
+	bin := testutil.Promtool(t)
 	rules, err := filepath.Glob("prometheus/*.rules.yaml")
 	require.NoError(t, err)
 	require.Contains(t, rules, filepath.Join("prometheus", "vane.rules.yaml"))

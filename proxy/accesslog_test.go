@@ -1,10 +1,8 @@
 package proxy
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,14 +24,9 @@ func startLogged(t *testing.T, yaml string, buf *testutil.Buffer) *vane {
 	srv, err := New(cfg, []byte(yaml), Options{Registerer: reg, Gatherer: reg,
 		Logger: slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
+	addr := serveLoopback(t, srv)
 	waitAllRoutable(t, srv)
-	return &vane{srv: srv, reg: reg, url: "http://" + ln.Addr().String()}
+	return &vane{srv: srv, reg: reg, url: "http://" + addr}
 }
 
 // accessRecords are the "access" records in a JSON log.

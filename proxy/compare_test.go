@@ -1,11 +1,8 @@
 package proxy
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,11 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vaneproxy/vane/configs"
+	"github.com/vaneproxy/vane/internal/testutil"
 	"github.com/vaneproxy/vane/judge"
 )
 
@@ -88,7 +86,7 @@ func predict(t *testing.T, v *vane, i int) (*http.Response, string) {
 }
 
 func shadowCount(v *vane, result string) float64 {
-	return testutil.ToFloat64(v.srv.compare.met.shadowRequests.WithLabelValues("iris", "s1", result))
+	return promtest.ToFloat64(v.srv.compare.met.shadowRequests.WithLabelValues("iris", "s1", result))
 }
 
 func getCompare(t *testing.T, v *vane, query string) (int, CompareReport) {
@@ -143,7 +141,7 @@ func TestShadowDisagreesTenPercent(t *testing.T) {
 	assert.Equal(t, int64(n), c.Rows)
 	assert.InDelta(t, 0.9, c.Agreement, 1e-12)
 	assert.True(t, c.AgreementLow <= 0.9 && 0.9 <= c.AgreementHigh)
-	assert.InDelta(t, 0.9, testutil.ToFloat64(v.srv.compare.met.agreement.WithLabelValues("iris", "s1")), 1e-12)
+	assert.InDelta(t, 0.9, promtest.ToFloat64(v.srv.compare.met.agreement.WithLabelValues("iris", "s1")), 1e-12)
 	assert.Equal(t, int64(n), rep.Versions[0].Requests, "v1 served every request")
 	assert.Zero(t, s1.Requests, "the shadow served no client")
 	st := v.srv.Status().Models[0].Versions[1]
@@ -288,12 +286,12 @@ func TestFeedbackJoinsServedAndShadow(t *testing.T) {
 		require.NotNil(t, ver.Accuracy, ver.Version)
 		assert.Equal(t, int64(n), ver.Accuracy.Cumulative.Labelled, ver.Version)
 		assert.Equal(t, right[i], ver.Accuracy.Cumulative.Correct, ver.Version)
-		assert.InDelta(t, float64(right[i])/n, testutil.ToFloat64(v.srv.compare.met.accuracy.WithLabelValues("iris", ver.Version)), 1e-12)
+		assert.InDelta(t, float64(right[i])/n, promtest.ToFloat64(v.srv.compare.met.accuracy.WithLabelValues("iris", ver.Version)), 1e-12)
 	}
 	require.Len(t, rep.Versions[1].Tests, 3, "error rate, latency and accuracy against v1")
 	assert.Equal(t, "accuracy", rep.Versions[1].Tests[2].Metric)
-	assert.Equal(t, float64(n), testutil.ToFloat64(v.srv.compare.met.feedback.WithLabelValues("iris", judge.Joined)))
-	assert.Equal(t, 3.0, testutil.ToFloat64(v.srv.compare.met.feedback.WithLabelValues("", judge.Unknown)))
+	assert.Equal(t, float64(n), promtest.ToFloat64(v.srv.compare.met.feedback.WithLabelValues("iris", judge.Joined)))
+	assert.Equal(t, 3.0, promtest.ToFloat64(v.srv.compare.met.feedback.WithLabelValues("", judge.Unknown)))
 }
 
 func monitorSamples(t *testing.T, v *vane, version string) int {
@@ -361,10 +359,7 @@ func TestCompareEndpoint(t *testing.T) {
 // TestComparisonMetricsPassPromtool: the shadow and feedback series, once
 // they exist, pass promtool's lint.
 func TestComparisonMetricsPassPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not installed (apt-get install prometheus)")
-	}
+	promtool := testutil.Promtool(t)
 	v := startVane(t, shadowConfig(classifier(t, 0).URL, classifier(t, 2).URL, "", ""))
 	for i := range 20 {
 		predict(t, v, i)
@@ -418,15 +413,10 @@ func TestFeedbackLateLabels(t *testing.T) {
 	reg := NewRegistry()
 	srv, err := New(cfg, []byte(yaml), Options{Registerer: reg, Gatherer: reg, Logger: testLogger(t), Now: now})
 	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
+	addr := serveLoopback(t, srv)
 	adm := httptest.NewServer(srv.AdminHandler())
 	t.Cleanup(adm.Close)
-	v := &vane{srv: srv, reg: reg, url: "http://" + ln.Addr().String(), admin: adm.URL}
+	v := &vane{srv: srv, reg: reg, url: "http://" + addr, admin: adm.URL}
 	waitReady(t, v.admin)
 	waitAllRoutable(t, srv)
 
@@ -441,7 +431,7 @@ func TestFeedbackLateLabels(t *testing.T) {
 	skew.Store(int64(11 * time.Minute))
 	_, res = postFeedback(t, v, `[{"request_id":"req-2","label":2},{"request_id":"req-3","label":0},{"request_id":"zzz","label":0}]`, nil)
 	assert.Equal(t, FeedbackResult{Expired: 2, Unknown: 1}, res)
-	assert.Equal(t, 2.0, testutil.ToFloat64(srv.compare.met.feedback.WithLabelValues("iris", judge.Expired)))
+	assert.Equal(t, 2.0, promtest.ToFloat64(srv.compare.met.feedback.WithLabelValues("iris", judge.Expired)))
 	a, ok := srv.compare.store.Accuracy("iris", "v1")
 	require.True(t, ok)
 	assert.Equal(t, int64(2), a.Cumulative.Labelled, "late labels are not scored")

@@ -88,6 +88,13 @@ type load struct {
 
 func startLoad(t *testing.T, url string, workers int) *load {
 	t.Helper()
+	return startLoadChecked(t, url, workers, nil)
+}
+
+// startLoadChecked is startLoad that also counts a 200 answer as failed
+// when good, if not nil, rejects it.
+func startLoadChecked(t *testing.T, url string, workers int, good func(*http.Response) bool) *load {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &load{stop: cancel}
 	for range workers {
@@ -102,7 +109,7 @@ func startLoad(t *testing.T, url string, workers int) *load {
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
 				_ = resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
+				if resp.StatusCode != http.StatusOK || (good != nil && !good(resp)) {
 					l.fail(resp.Status)
 					continue
 				}

@@ -119,16 +119,10 @@ func forwarded1(req *fasthttp.Request, trusted []netip.Prefix, peer netip.Addr, 
 func dropUnderscoreVariants(h *fasthttp.RequestHeader, raw []byte) {
 	var names [][]byte
 	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
-		}
-		if i := bytes.IndexByte(line, ':'); i > 0 {
-			if n := bytes.TrimSpace(line[:i]); underscoreVariant(n) {
-				names = append(names, append([]byte(nil), n...))
-			}
+		var line []byte
+		line, raw, _ = bytes.Cut(raw, newline)
+		if n, ok := fieldName(line); ok && underscoreVariant(n) {
+			names = append(names, append([]byte(nil), n...))
 		}
 	}
 	for _, n := range names {

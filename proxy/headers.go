@@ -78,6 +78,19 @@ func hopBit(name []byte) uint16 {
 // ~2 %. The passes take the concrete header types: through an interface
 // the iterator's closures escape and allocate on every call.
 
+// newline ends each line of a raw header block.
+var newline = []byte{'\n'}
+
+// fieldName returns the name of one line of a raw header block, spaces
+// trimmed; false when the line has no ':' after its first byte.
+func fieldName(line []byte) ([]byte, bool) {
+	i := bytes.IndexByte(line, ':')
+	if i <= 0 {
+		return nil, false
+	}
+	return bytes.TrimSpace(line[:i]), true
+}
+
 // removeHopRequest removes the hop-by-hop fields of a request fasthttp
 // parsed. It scans the raw header block, as received: the parsed fields'
 // iterator would also parse the Cookie header, which changes how it is
@@ -86,14 +99,10 @@ func removeHopRequest(h *fasthttp.RequestHeader) {
 	var present uint16
 	raw := h.RawHeaders()
 	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
-		}
-		if i := bytes.IndexByte(line, ':'); i > 0 {
-			present |= hopBit(bytes.TrimSpace(line[:i]))
+		var line []byte
+		line, raw, _ = bytes.Cut(raw, newline)
+		if n, ok := fieldName(line); ok {
+			present |= hopBit(n)
 		}
 	}
 	if present != 0 {

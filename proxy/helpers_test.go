@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vaneproxy/vane/configs"
+	"github.com/vaneproxy/vane/examples/toymodel/toy"
 )
 
 // vane is a running proxy under test.
@@ -136,3 +137,25 @@ func post(t *testing.T, url, body string, hdr map[string]string) (*http.Response
 }
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
+
+// serveLoopback serves srv on a fresh loopback port until the test ends,
+// then waits for Serve to return. It returns the port's address.
+func serveLoopback(t *testing.T, srv *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String()
+}
+
+// toyIris serves the toy iris model as version until the test ends and
+// returns its URL.
+func toyIris(t *testing.T, version string) string {
+	t.Helper()
+	s := httptest.NewServer(toy.New(toy.Options{Name: "iris", Version: version}))
+	t.Cleanup(s.Close)
+	return s.URL
+}

@@ -123,6 +123,23 @@ func eventually200(t *testing.T, v *vane) {
 	}, 10*time.Second, 20*time.Millisecond, "the endpoint's concurrency slots were never given back")
 }
 
+// shortBodies opens n h2c streams that declare a 100-byte body and send
+// 2 bytes of it, closing their side when end is set, and returns the
+// answers once every stream has ended.
+func shortBodies(t *testing.T, addr string, n int, end bool) (map[uint32]*h2resp, []uint32) {
+	t.Helper()
+	h := dialH2(t, addr)
+	got := map[uint32]*h2resp{}
+	var ids []uint32
+	for range n {
+		id := h.headers(t, "POST", "/v1/x", false, "content-length", "100")
+		require.NoError(t, h.fr.WriteData(id, end, []byte("{}")))
+		ids = append(ids, id)
+	}
+	require.NoError(t, h.collect(5*time.Second, got, allEnded(got, ids)))
+	return got, ids
+}
+
 // h2c streams cut while their answer is copied (client resets, the
 // model's timeout mid-stream) give their concurrency slots back: they
 // used to leak one each (ReverseProxy panics with ErrAbortHandler past
@@ -184,30 +201,14 @@ func TestClientFaultsNeverOpenTheBreaker(t *testing.T) {
 		check(t)
 	})
 	t.Run("h2c body shorter than its content-length", func(t *testing.T) {
-		h := dialH2(t, v.addr)
-		got := map[uint32]*h2resp{}
-		var ids []uint32
-		for range n {
-			id := h.headers(t, "POST", "/v1/x", false, "content-length", "100")
-			require.NoError(t, h.fr.WriteData(id, true, []byte("{}")))
-			ids = append(ids, id)
-		}
-		require.NoError(t, h.collect(5*time.Second, got, allEnded(got, ids)))
+		got, ids := shortBodies(t, v.addr, n, true)
 		for _, id := range ids {
 			assert.True(t, got[id].reset || got[id].status == http.StatusBadRequest, "stream %d: %+v", id, got[id])
 		}
 		check(t)
 	})
 	t.Run("h2c streams left open past the timeout", func(t *testing.T) {
-		h := dialH2(t, v.addr)
-		got := map[uint32]*h2resp{}
-		var ids []uint32
-		for range n {
-			id := h.headers(t, "POST", "/v1/x", false, "content-length", "100")
-			require.NoError(t, h.fr.WriteData(id, false, []byte("{}")))
-			ids = append(ids, id)
-		}
-		require.NoError(t, h.collect(5*time.Second, got, allEnded(got, ids)))
+		got, ids := shortBodies(t, v.addr, n, false)
 		for _, id := range ids {
 			assert.Equal(t, http.StatusRequestTimeout, got[id].status, "stream %d %+v", id, got[id])
 		}

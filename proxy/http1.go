@@ -440,12 +440,8 @@ func ambiguousFraming(h *fasthttp.RequestHeader) bool {
 	var cl, te bool
 	raw := h.RawHeaders()
 	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
-		}
+		var line []byte
+		line, raw, _ = bytes.Cut(raw, newline)
 		cl = cl || hasFieldName(line, "content-length:")
 		te = te || hasFieldName(line, "transfer-encoding:")
 	}

@@ -99,7 +99,7 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			pr.Out.Header.Del(HeaderVersion)
 			pr.Out.Header.Set(HeaderRequestID, tg.rid)
 		},
-		Transport:     s.transports,
+		Transport: s.transports,
 		// Zero, not -1: ReverseProxy already flushes every write of an
 		// answer of unknown length (gRPC streams, SSE). A fixed -1 also
 		// starts a timer that flushes the headers at once from another

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vaneproxy/vane/internal/testutil"
 )
 
 // TestMetricsPassPromtool runs the real promtool over a live /metrics page
@@ -17,13 +18,7 @@ import (
 // installs promtool (Debian's prometheus package) and sets CI, so there
 // the test cannot skip.
 func TestMetricsPassPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("promtool not installed; .ci/run installs Debian's prometheus package")
-		}
-		t.Skip("promtool not installed (apt-get install prometheus)")
-	}
+	promtool := testutil.Promtool(t)
 	b1 := backend(t, "v1")
 	v := startVaneUnready(t, twoVersions(b1.URL, "http://127.0.0.1:1", 1, 1, ""))
 	waitReady(t, v.admin) // v1 serves; v2's endpoint is down on purpose

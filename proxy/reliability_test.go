@@ -494,14 +494,9 @@ func loggingVane(t *testing.T, yaml string, logs io.Writer) (*Server, string) {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := New(cfg, []byte(yaml), Options{Registerer: reg, Gatherer: reg, Logger: log})
 	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
+	addr := serveLoopback(t, srv)
 	waitAllRoutable(t, srv)
-	return srv, ln.Addr().String()
+	return srv, addr
 }
 
 // logSecret is what the logging tests send and look for in the log.

@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,37 +85,10 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 	b1, b2 := backend(t, "v1"), backend(t, "v2")
 	r := runFromFile(t, fileConfig(b1.URL, b2.URL, 90, 10))
 
-	var ok, failed atomic.Int64
-	var mu sync.Mutex
-	var failures []string
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				resp, err := httpClient.Post(r.url+"/v1/models/iris:predict", "application/json", strings.NewReader(`{"instances":[[1,2,3,4]]}`))
-				if err != nil {
-					failed.Add(1)
-					mu.Lock()
-					failures = append(failures, err.Error())
-					mu.Unlock()
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				_ = resp.Body.Close()
-				if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Vane-Version") != resp.Header.Get("X-Backend-Version") {
-					failed.Add(1)
-					mu.Lock()
-					failures = append(failures, resp.Status)
-					mu.Unlock()
-					continue
-				}
-				ok.Add(1)
-			}
-		}()
-	}
+	// Each answer must come from the version vane says it routed to.
+	l := startLoadChecked(t, r.url+"/v1/models/iris:predict", 4, func(resp *http.Response) bool {
+		return resp.Header.Get("X-Vane-Version") == resp.Header.Get("X-Backend-Version")
+	})
 	for i, w := range []int{80, 50, 20, 70, 40} {
 		writeAtomic(t, r.path, fileConfig(b1.URL, b2.URL, w, 100-w))
 		require.Eventually(t, func() bool {
@@ -126,10 +97,9 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 	}
 	// SIGHUP path: the file changes and the reload channel fires at once.
 	r.reload <- struct{}{}
-	stop()
-	wg.Wait()
-	assert.Zero(t, failed.Load(), "failures: %v", failures)
-	assert.Greater(t, ok.Load(), int64(100))
+	l.end()
+	assert.Zero(t, l.failed.Load(), "failures: %v", l.samples)
+	assert.Greater(t, l.ok.Load(), int64(100))
 }
 
 func TestInvalidConfigKeepsOldOneServing(t *testing.T) {

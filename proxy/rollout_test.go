@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vaneproxy/vane/configs"
-	"github.com/vaneproxy/vane/examples/toymodel/toy"
 	"github.com/vaneproxy/vane/rollout"
 )
 
@@ -77,6 +76,18 @@ func rolloutYAML(b1, b2, webhook string) string {
 `, webhook))
 }
 
+// startRollout runs vane from a file holding rolloutYAML with a webhook
+// receiver, the rollout stepped only by Evaluate. It returns the vane, the
+// receiver and the file's path.
+func startRollout(t *testing.T, b1, b2 string) (*vane, *hook, string) {
+	t.Helper()
+	h := &hook{}
+	hs := httptest.NewServer(h)
+	t.Cleanup(hs.Close)
+	path := writeConfig(t, rolloutYAML(b1, b2, hs.URL))
+	return startVaneFile(t, path, Options{RolloutTick: -1}), h, path
+}
+
 // sendPinned sends n requests pinned to each version, as clients and the
 // rollout's own traffic would, and requires that none failed at the
 // transport.
@@ -100,11 +111,7 @@ func rolloutStatus(t *testing.T, admin string) rollout.Status {
 func TestRolloutThroughTheProxyReachesAllTraffic(t *testing.T) {
 	var never atomic.Bool
 	b1, b2 := flakyBackend(t, "v1", &never), flakyBackend(t, "v2", &never)
-	h := &hook{}
-	hs := httptest.NewServer(h)
-	t.Cleanup(hs.Close)
-	path := writeConfig(t, rolloutYAML(b1.URL, b2.URL, hs.URL))
-	v := startVaneFile(t, path, Options{RolloutTick: -1})
+	v, h, path := startRollout(t, b1.URL, b2.URL)
 
 	v.srv.rollouts.Evaluate()
 	require.Equal(t, "v1=99 v2=1", servedWeights(v.srv))
@@ -128,11 +135,7 @@ func TestRolloutThroughTheProxyReachesAllTraffic(t *testing.T) {
 func TestRolloutThroughTheProxyRollsBackAFailingCandidate(t *testing.T) {
 	var ok, failing atomic.Bool
 	b1, b2 := flakyBackend(t, "v1", &ok), flakyBackend(t, "v2", &failing)
-	h := &hook{}
-	hs := httptest.NewServer(h)
-	t.Cleanup(hs.Close)
-	path := writeConfig(t, rolloutYAML(b1.URL, b2.URL, hs.URL))
-	v := startVaneFile(t, path, Options{RolloutTick: -1})
+	v, h, path := startRollout(t, b1.URL, b2.URL)
 
 	v.srv.rollouts.Evaluate()
 	sendPinned(t, v.url, 45)
@@ -217,22 +220,24 @@ func TestLatencySketch(t *testing.T) {
 	assert.InDelta(t, float64(990*time.Millisecond), float64(tr.P99), 0.25*float64(990*time.Millisecond))
 }
 
-// TestEvidenceDriftReadsTheMonitor checks the drift gate's source: no
-// verdict before the candidate's first window is compared, then the alert
-// state of its features.
-func TestEvidenceDriftReadsTheMonitor(t *testing.T) {
-	b1 := httptest.NewServer(toy.New(toy.Options{Name: "iris", Version: "v1"}))
-	defer b1.Close()
-	b2 := httptest.NewServer(toy.New(toy.Options{Name: "iris", Version: "v2"}))
-	defer b2.Close()
-	v := startVane(t, twoVersions(b1.URL, b2.URL, 100, 0, `    monitor:
+// windowMonitor monitors the four iris features with the window
+// detector, alerting on the first drifted window of 100 rows after a
+// reference of 100.
+const windowMonitor = `    monitor:
       window: 100
       consecutive: 1
       detector: window
       reference:
         warmup: 100
       features: [a, b, c, d]
-    rollout:
+`
+
+// TestEvidenceDriftReadsTheMonitor checks the drift gate's source: no
+// verdict before the candidate's first window is compared, then the alert
+// state of its features.
+func TestEvidenceDriftReadsTheMonitor(t *testing.T) {
+	b1, b2 := toyIris(t, "v1"), toyIris(t, "v2")
+	v := startVane(t, twoVersions(b1, b2, 100, 0, windowMonitor+`    rollout:
       candidate: v2
 `))
 	rng := rand.New(rand.NewPCG(3, 5))
@@ -286,18 +291,8 @@ func BenchmarkProxyRollout(b *testing.B) {
 // at step 2, its drift alert is raised by the monitor, and the drift gate
 // sends it back to 0.
 func TestRolloutThroughTheProxyStoppedByDrift(t *testing.T) {
-	b1 := httptest.NewServer(toy.New(toy.Options{Name: "iris", Version: "v1"}))
-	defer b1.Close()
-	b2 := httptest.NewServer(toy.New(toy.Options{Name: "iris", Version: "v2"}))
-	defer b2.Close()
-	path := writeConfig(t, twoVersions(b1.URL, b2.URL, 100, 0, `    monitor:
-      window: 100
-      consecutive: 1
-      detector: window
-      reference:
-        warmup: 100
-      features: [a, b, c, d]
-    rollout:
+	b1, b2 := toyIris(t, "v1"), toyIris(t, "v2")
+	path := writeConfig(t, twoVersions(b1, b2, 100, 0, windowMonitor+`    rollout:
       candidate: v2
       interval: 1ms
       gates: {min_requests: 20, max_p99_ratio: 1000}

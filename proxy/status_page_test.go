@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +17,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/vaneproxy/vane/examples/toymodel/toy"
 )
 
 func TestStatusPageServed(t *testing.T) {
@@ -64,12 +61,7 @@ func chromium(t *testing.T) string {
 // without a console error. The screenshot is kept (its path is logged).
 func TestStatusPageInChromium(t *testing.T) {
 	browser := chromium(t)
-	var backends []string
-	for _, ver := range []string{"v1", "v2"} {
-		s := httptest.NewServer(toy.New(toy.Options{Name: "iris", Version: ver}))
-		t.Cleanup(s.Close)
-		backends = append(backends, s.URL)
-	}
+	backends := []string{toyIris(t, "v1"), toyIris(t, "v2")}
 	dir := t.TempDir()
 	const token = "s3cret-for-the-page"
 	tokenFile := filepath.Join(dir, "token")

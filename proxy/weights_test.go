@@ -10,8 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -156,37 +154,7 @@ func TestWeightsSetUnderLoad(t *testing.T) {
 	path := writeConfig(t, fileConfig(b1.URL, b2.URL, 90, 10))
 	r := runAt(t, path)
 
-	var ok, failed atomic.Int64
-	var mu sync.Mutex // guards failures
-	var failures []string
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				resp, err := httpClient.Post(r.url+"/v1/models/iris:predict", "application/json", strings.NewReader(`{"instances":[[1,2,3,4]]}`))
-				if err != nil {
-					failed.Add(1)
-					mu.Lock()
-					failures = append(failures, err.Error())
-					mu.Unlock()
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				_ = resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					failed.Add(1)
-					mu.Lock()
-					failures = append(failures, resp.Status)
-					mu.Unlock()
-					continue
-				}
-				ok.Add(1)
-			}
-		}()
-	}
+	l := startLoad(t, r.url+"/v1/models/iris:predict", 4)
 	waitWeights := func(want string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -211,8 +179,7 @@ func TestWeightsSetUnderLoad(t *testing.T) {
 	_, err = ed.Rollback("iris", "vane weights rollback")
 	require.NoError(t, err)
 	waitWeights("v1=90 v2=10")
-	stop()
-	wg.Wait()
-	assert.Zero(t, failed.Load(), "failures: %v", failures)
-	assert.Positive(t, ok.Load())
+	l.end()
+	assert.Zero(t, l.failed.Load(), "failures: %v", l.samples)
+	assert.Positive(t, l.ok.Load())
 }

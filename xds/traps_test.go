@@ -75,18 +75,27 @@ func TestRepeatedNACKsBackOffAgainstAStockServer(t *testing.T) {
 	assert.Nil(t, s.weights(), "nothing was applied")
 }
 
-// A request naming some of a type's resources is answered with those
-// (the stock cache never answers it in ADS mode).
-func TestNamedSubsetIsAnswered(t *testing.T) {
+// rawADS starts a control plane serving roundTripControlPlane and returns
+// a bare ADS client of it, with a context that ends after 10s or with the
+// test.
+func rawADS(t *testing.T) (discovery.AggregatedDiscoveryServiceClient, context.Context) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "cp.yaml")
 	writeFile(t, path, roundTripControlPlane)
 	cp := startCP(t, path, "")
 	conn, err := grpc.NewClient(cp.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
-	defer conn.Close()
+	t.Cleanup(func() { _ = conn.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	t.Cleanup(cancel)
+	return discovery.NewAggregatedDiscoveryServiceClient(conn), ctx
+}
+
+// A request naming some of a type's resources is answered with those
+// (the stock cache never answers it in ADS mode).
+func TestNamedSubsetIsAnswered(t *testing.T) {
+	ads, ctx := rawADS(t)
+	st, err := ads.StreamAggregatedResources(ctx)
 	require.NoError(t, err)
 	node := &core.Node{Id: "subset", Cluster: "prod"}
 	require.NoError(t, st.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resourcev3.RouteType, ResourceNames: []string{"chat"}}))
@@ -109,15 +118,7 @@ func TestNamedSubsetIsAnswered(t *testing.T) {
 // takes API listeners from its bootstrap, never from LDS. A gRPC client
 // names the API listener it wants and gets it.
 func TestWildcardListenersLeaveOutAPIListeners(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "cp.yaml")
-	writeFile(t, path, roundTripControlPlane)
-	cp := startCP(t, path, "")
-	conn, err := grpc.NewClient(cp.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ads := discovery.NewAggregatedDiscoveryServiceClient(conn)
+	ads, ctx := rawADS(t)
 	names := func(req *discovery.DiscoveryRequest) []string {
 		st, err := ads.StreamAggregatedResources(ctx)
 		require.NoError(t, err)

@@ -17,20 +17,15 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vaneproxy/vane/internal/testutil"
 	"github.com/vaneproxy/vane/monitor/stats"
 )
 
 // TestFleetRulesPromtool checks the rules and runs their unit tests with
 // promtool. Without promtool on PATH it is skipped, except in CI
-// (CI=true), where it fails: CI must install it (Debian: prometheus).
+// (CI set), where it fails: CI must install it (Debian: prometheus).
 func TestFleetRulesPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("promtool is not on PATH; CI must install it (Debian package prometheus) to test the recording rules")
-		}
-		t.Skip("promtool is not on PATH")
-	}
+	promtool := testutil.Promtool(t)
 	for _, args := range [][]string{
 		{"check", "rules", "drift-fleet.rules.yaml"},
 		{"test", "rules", "drift-fleet.rules.test.yaml"},
