@@ -26,6 +26,7 @@ import (
 	kjson "sigs.k8s.io/json"
 
 	"github.com/vaneproxy/vane/configs"
+	"github.com/vaneproxy/vane/internal/testutil"
 )
 
 // The Prometheus Operator kinds are CRDs, not in k8s.io/api: these are the
@@ -279,13 +280,7 @@ func TestPrometheusRuleMatchesRulesFile(t *testing.T) {
 	require.NoError(t, strict(doc, &want))
 	assert.Equal(t, want, m.rules[0].Spec, "copy the groups of deploy/prometheus/vane.rules.yaml into monitoring/prometheusrule.yaml")
 
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("promtool not installed; .ci/run installs Debian's prometheus package")
-		}
-		t.Skip("promtool not installed (apt-get install prometheus)")
-	}
+	promtool := testutil.Promtool(t)
 	out, err := yaml.Marshal(m.rules[0].Spec)
 	require.NoError(t, err)
 	f := filepath.Join(t.TempDir(), "rules.yaml")
