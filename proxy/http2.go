@@ -120,7 +120,7 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			err = classify(err, tg.clientSide(r))
 			tg.vm.upstreamError(err)
 			tg.err = err
-			writeError(w, err, tg.model, tg.ver, tg.rid)
+			writeError(w, r, err, tg.model, tg.ver, tg.rid)
 		},
 		ErrorLog: nil,
 	}
@@ -138,7 +138,7 @@ func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 	}
 	mod := snap.table.Match(strBytes(r.Host), strBytes(r.URL.Path), netHeaders(r.Header))
 	if mod == nil {
-		s.fail2(w, snap.unmatched, ErrNoRoute, "", "", rid, start)
+		s.fail2(w, r, snap.unmatched, ErrNoRoute, "", "", rid, start)
 		return
 	}
 	override := r.Header.Get(HeaderVersion)
@@ -148,7 +148,7 @@ func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := mod.Pick(strBytes(override), strBytes(sticky))
 	if err != nil {
-		s.fail2(w, snap.noVersion[mod.Index], err, mod.Name, override, rid, start)
+		s.fail2(w, r, snap.noVersion[mod.Index], err, mod.Name, override, rid, start)
 		return
 	}
 	// HTTP/2 requests are not retried (gRPC bodies stream and clients own
@@ -157,7 +157,7 @@ func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 	vm := snap.metrics[mod.Index][v.Index]
 	ep, err := a.acquire(v.PickEndpoint(rand.Uint64()))
 	if err != nil {
-		s.fail2(w, vm, err, mod.Name, v.Name, rid, start)
+		s.fail2(w, r, vm, err, mod.Name, v.Name, rid, start)
 		return
 	}
 	// The model's timeout bounds the stream, its writing included: a
@@ -281,15 +281,23 @@ func (b *bodyWatch) state() (error, bool) {
 	return b.err, !b.eof && (b.reading || b.stalled)
 }
 
-func (s *Server) fail2(w http.ResponseWriter, vm *versionMetrics, err error, model, version, rid string, start time.Time) {
-	code := writeError(w, err, model, version, rid)
+func (s *Server) fail2(w http.ResponseWriter, r *http.Request, vm *versionMetrics, err error, model, version, rid string, start time.Time) {
+	code := writeError(w, r, err, model, version, rid)
 	vm.observe(code, s.now().Sub(start))
 	s.logFailure(err, model, version, strBytes(rid))
 }
 
-// writeError writes vane's own JSON error on the net/http side.
-func writeError(w http.ResponseWriter, err error, model, version, rid string) int {
+// writeError writes vane's own error on the net/http side: JSON, or a
+// gRPC status to a gRPC call (grpcerror.go). It returns the HTTP status
+// the error maps to, which the metrics count either way (a gRPC client
+// sees 200 on the wire, but the request failed).
+func writeError(w http.ResponseWriter, r *http.Request, err error, model, version, rid string) int {
 	code := statusOf(err)
+	if isGRPC(r) {
+		w.Header().Set(HeaderRequestID, rid)
+		writeGRPCError(w, code, publicMessage(err))
+		return code
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set(HeaderRequestID, rid)
