@@ -85,3 +85,56 @@ func grpcPercentEncode(s string) string {
 	}
 	return b.String()
 }
+
+// grpcCodeLabels are the grpc_code label values: "0".."16" and "unknown".
+var grpcCodeLabels = func() []string {
+	l := make([]string, 0, 18)
+	for c := range 17 {
+		l = append(l, strconv.Itoa(c))
+	}
+	return append(l, "unknown")
+}()
+
+// grpcStatusOf is the grpc-status an answer carried: in its headers (a
+// trailers-only answer, or vane's own error) or, once ReverseProxy has
+// copied them, in its trailers (stored under http.TrailerPrefix). ok is
+// false when there is none or it is not a code.
+func grpcStatusOf(h http.Header) (code int, ok bool) {
+	v := h.Get("Grpc-Status")
+	if v == "" {
+		if vv := h[http.TrailerPrefix+"Grpc-Status"]; len(vv) > 0 {
+			v = vv[0]
+		}
+	}
+	c, err := strconv.Atoi(v)
+	if err != nil || c < 0 || c > 16 {
+		return 0, false
+	}
+	return c, true
+}
+
+// grpcBreakerStatus is the HTTP status the breaker and retry policy judge
+// a gRPC answer by: the codes that say the server failed count as the
+// 5xx that stands for them; the others (OK, and the caller's own errors
+// such as INVALID_ARGUMENT or NOT_FOUND) keep the wire status.
+func grpcBreakerStatus(code, wire int) int {
+	switch code {
+	case grpcUnavailable:
+		return http.StatusServiceUnavailable
+	case grpcDeadlineExceeded:
+		return http.StatusGatewayTimeout
+	case 2, 13, 15: // UNKNOWN, INTERNAL, DATA_LOSS
+		return http.StatusInternalServerError
+	default:
+		return wire
+	}
+}
+
+// observeGRPC counts one gRPC call of vm by the status h carries.
+func (vm *versionMetrics) observeGRPC(h http.Header) {
+	label := "unknown"
+	if c, ok := grpcStatusOf(h); ok {
+		label = grpcCodeLabels[c]
+	}
+	vm.m.grpcRequests.WithLabelValues(vm.model, vm.version, label).Inc()
+}

@@ -83,3 +83,62 @@ func grepLines(page, s string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// A version whose server answers UNAVAILABLE (HTTP 200 on the wire) is
+// judged by its grpc-status: its breaker opens and its calls stop, and
+// vane_grpc_requests_total counts the codes.
+func TestGRPCStatusDecidesTheBreaker(t *testing.T) {
+	good := startToyGRPC(t, "v1")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	bad := toy.New(toy.Options{})
+	srv := bad.NewGRPCServer()
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+	v := startVane(t, `
+models:
+  - name: iris
+    match:
+      path_prefix: /inference.GRPCInferenceService/
+    protocol: grpc
+    timeout: 5s
+    circuit_breaker: {failure_ratio: 0.5, min_requests: 5, window: 30s, open_for: 1m}
+    retry: {attempts: 1}
+    versions:
+      - name: v1
+        weight: 50
+        endpoints: ["h2c://`+good+`"]
+      - name: v2
+        weight: 50
+        endpoints: ["h2c://`+ln.Addr().String()+`"]
+    monitor:
+      sample_rate: 0
+`)
+	bad.SetFailing(true) // its health service says NOT_SERVING too, but probes run every 5 s
+	conn, err := grpc.NewClient(v.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	m := toy.InferMessage{ModelName: "iris", Tensors: []toy.InferTensor{
+		{Name: "input0", Datatype: "FP32", Shape: []int64{1, 4}, Values: []float64{6.8, 2.8, 4.8, 1.4}}}}
+	req, err := m.MarshalRequest()
+	require.NoError(t, err)
+	pinned := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ctx = metadata.AppendToOutgoingContext(ctx, "x-vane-version", "v2")
+		var out []byte
+		return conn.Invoke(ctx, decode.GRPCModelInfer, &req, &out, grpc.ForceCodec(toy.RawCodec{}))
+	}
+	for range 5 {
+		assert.Equal(t, codes.Unavailable, status.Code(pinned()))
+	}
+	// Five UNAVAILABLE answers of five opened v2's breaker: the next
+	// call is refused by vane itself, without reaching the server.
+	page := metricsText(t, v.admin)
+	assert.Contains(t, page, `vane_circuit_breaker_open{endpoint="h2c://`+ln.Addr().String()+`",model="iris",version="v2"} 1`)
+	assert.Contains(t, page, `vane_grpc_requests_total{grpc_code="14",model="iris",version="v2"} 5`)
+	err = pinned()
+	assert.Equal(t, codes.Unavailable, status.Code(err))
+	assert.Regexp(t, `vane_requests_total\{code="503",model="iris",version="v2"\} 1`, metricsText(t, v.admin),
+		"the sixth call was vane's own refusal")
+}

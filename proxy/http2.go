@@ -196,7 +196,16 @@ func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ErrClientGone) {
 			code = statusClientClosed
 		}
-		a.record(ep, code, breakerErr)
+		breakerCode := code
+		if isGRPC(r) {
+			// grpc-status, not the HTTP status (200 for most gRPC
+			// failures), says whether the endpoint failed the call.
+			vm.observeGRPC(sw.Header())
+			if gc, ok := grpcStatusOf(sw.Header()); ok && err == nil {
+				breakerCode = grpcBreakerStatus(gc, code)
+			}
+		}
+		a.record(ep, breakerCode, breakerErr)
 		snap.done(ep)
 		vm.observe(code, s.now().Sub(start))
 		if err != nil {
@@ -284,6 +293,9 @@ func (b *bodyWatch) state() (error, bool) {
 func (s *Server) fail2(w http.ResponseWriter, r *http.Request, vm *versionMetrics, err error, model, version, rid string, start time.Time) {
 	code := writeError(w, r, err, model, version, rid)
 	vm.observe(code, s.now().Sub(start))
+	if isGRPC(r) {
+		vm.observeGRPC(w.Header())
+	}
 	s.logFailure(err, model, version, strBytes(rid))
 }
 

@@ -26,7 +26,8 @@ type Metrics struct {
 	reloadTime     prometheus.Gauge
 	retries        *prometheus.CounterVec
 	budgetExceeded *prometheus.CounterVec
-	endpoints      *endpointVecs // see metrics_endpoint.go
+	endpoints      *endpointVecs          // see metrics_endpoint.go
+	grpcRequests   *prometheus.CounterVec // see grpcerror.go
 }
 
 // NewRegistry returns a registry with the Go runtime and process
@@ -83,9 +84,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Unix time of the last successful config load.",
 		}),
 		endpoints: newEndpointVecs(),
+		grpcRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vane_grpc_requests_total",
+			Help: "gRPC calls answered, by model, version and grpc-status (0..16, or unknown when the answer carried none): vane_requests_total counts them by HTTP status, which is 200 for most gRPC failures.",
+		}, []string{"model", "version", "grpc_code"}),
 	}
 	for _, c := range append(m.endpoints.collectors(), m.requests, m.duration, m.weight, m.share,
-		m.upstreamErrors, m.reloadOK, m.reloads, m.reloadTime, m.retries, m.budgetExceeded) {
+		m.grpcRequests, m.upstreamErrors, m.reloadOK, m.reloads, m.reloadTime, m.retries, m.budgetExceeded) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -289,6 +294,9 @@ func (vm *versionMetrics) forget() {
 	}
 	m.duration.DeleteLabelValues(vm.model, vm.version)
 	m.endpoints.upstream.DeleteLabelValues(vm.model, vm.version)
+	for _, c := range grpcCodeLabels {
+		m.grpcRequests.DeleteLabelValues(vm.model, vm.version, c)
+	}
 	m.retries.DeleteLabelValues(vm.model, vm.version)
 	m.budgetExceeded.DeleteLabelValues(vm.model, vm.version)
 	for _, r := range reasons {
