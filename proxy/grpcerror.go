@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -80,8 +81,7 @@ func grpcPercentEncode(s string) string {
 			b.WriteByte(c)
 			continue
 		}
-		b.WriteString("%")
-		b.WriteString(strings.ToUpper(strconv.FormatInt(int64(c)|0x100, 16)[1:]))
+		fmt.Fprintf(&b, "%%%02X", c)
 	}
 	return b.String()
 }
