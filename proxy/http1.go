@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -28,53 +27,56 @@ var scratchPool = sync.Pool{New: func() any { return &scratch{id: make([]byte, 0
 // streamBufPool holds the copy buffers of streamed responses.
 var streamBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// serveHTTP1 is the fasthttp handler: the HTTP/1.1 request path.
+// exchangePool recycles exchanges: the streamed answers' closures and the
+// access log keep pointers to them, so they live on the heap.
+var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
+
+// serveHTTP1 is the fasthttp handler: the HTTP/1.1 request path. It reads
+// the request's routing inputs, takes the exchange's steps and writes the
+// answer.
 func (s *Server) serveHTTP1(ctx *fasthttp.RequestCtx) {
 	defer s.access1(ctx)() // accesslog.go
-	snap := s.snap.Load()
 	req := &ctx.Request
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-
 	rid := req.Header.PeekCanonical(keyRequestID)
 	if len(rid) == 0 {
 		sc.id = s.ids.appendNext(sc.id[:0])
 		req.Header.SetCanonical(keyRequestID, sc.id)
 		rid = sc.id
 	}
+	x := exchangePool.Get().(*exchange)
+	defer exchangePool.Put(x)
+	snap := s.snap.Load()
+	x.init(s, snap, rid, ctx.Time())
+	x.a.log = s.accessOf1(ctx, snap)
 
 	if ambiguousFraming(&req.Header) {
 		ctx.SetConnectionClose()
 		s.writeBy(ctx, ctx.Time().Add(clientTimeout))
-		s.fail1(ctx, snap.unmatched, ErrAmbiguousFraming, "", "", rid)
+		s.fail1(ctx, x, ErrAmbiguousFraming)
 		return
 	}
 	originForm(req)
-	mod := snap.table.Match(ctx.Host(), ctx.Path(), &req.Header)
-	if mod == nil {
+	if err := x.route(ctx.Host(), ctx.Path(), &req.Header); err != nil {
 		s.writeBy(ctx, ctx.Time().Add(clientTimeout))
-		s.fail1(ctx, snap.unmatched, ErrNoRoute, "", "", rid)
+		s.fail1(ctx, x, err)
 		return
 	}
 	// The model's timeout bounds the answer's writing too: a client that
 	// does not read gives its slot back at the deadline (plus a grace for
 	// vane's own 504).
-	s.writeBy(ctx, ctx.Time().Add(mod.Config.Timeout+writeGrace))
+	s.writeBy(ctx, x.deadline.Add(writeGrace))
 	if len(req.Header.Host()) == 0 { // HTTP/1.0 may omit it; the upstream request needs one
 		req.Header.Set("Host", ctx.LocalAddr().String())
 	}
 	override := req.Header.PeekCanonical(keyVersion)
 	var sticky []byte
-	if k := snap.stickyKeys[mod.Index]; k != nil {
+	if k := snap.stickyKeys[x.mod.Index]; k != nil {
 		sticky = req.Header.PeekCanonical(k)
 	}
-	v, err := mod.Pick(override, sticky)
-	if err != nil {
-		ver := ""
-		if len(override) > 0 {
-			ver = string(override)
-		}
-		s.fail1(ctx, snap.noVersion[mod.Index], err, mod.Name, ver, rid)
+	if err := x.pick(override, sticky); err != nil {
+		s.fail1(ctx, x, err)
 		return
 	}
 	if len(override) > 0 {
@@ -82,140 +84,116 @@ func (s *Server) serveHTTP1(ctx *fasthttp.RequestCtx) {
 	}
 	removeHopRequest(&req.Header)
 	sc.fwd = forwarded1(req, snap.trusted, clientIP(ctx), sc.fwd)
-	s.forward1(ctx, snap, mod, v, len(override) > 0, rid)
+	s.relay1(ctx, x)
 }
 
-// forward1 sends the request to an endpoint of v and, within the retry
-// policy and budget, to other endpoints (or versions) when an attempt
-// fails before any byte of the answer reached the client.
-func (s *Server) forward1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing.Model, v *routing.Version, pinned bool, rid []byte) {
-	pol := snap.policies[mod.Index]
-	pol.budget.RecordExecution()
-	defer pol.budget.ReleaseExecution()
-	deadline := ctx.Time().Add(mod.Config.Timeout)
+// relay1 runs the exchange's attempts over HTTP/1.1 (or h2c, for h2c://
+// endpoints) until one answers or none is left, and answers with the last.
+func (s *Server) relay1(ctx *fasthttp.RequestCtx, x *exchange) {
 	// HTTP/1.0 clients cannot take a chunked answer: theirs is read whole.
-	stream := mayStream(mod.Config.Protocol, &ctx.Request) && ctx.Request.Header.IsHTTP11()
-	maxResp := mod.Config.Limits.MaxResponseBytes
-
-	a := attempt{snap: snap, mod: mod, v: v, pinned: pinned, log: s.accessOf1(ctx, snap)}
-	var versionsTried uint64
-	permits := 0
-	defer func() {
-		for range permits {
-			pol.budget.ReleasePermit()
-		}
-	}()
+	stream := mayStream(x.mod.Config.Protocol, &ctx.Request) && ctx.Request.Header.IsHTTP11()
 	var (
-		resp    *fasthttp.Response // the streamed answer being considered
-		lastErr error
-		lastEP  *routing.Endpoint // the last attempt's endpoint
-		lastVM  *versionMetrics   // and its version's metrics
-		status  int
+		resp   *fasthttp.Response // a streamed answer, kept until a retry is admitted
+		status int
+		err    error
 	)
-	first := a.v.PickEndpoint(rand.Uint64())
-	for try := 1; ; {
-		versionsTried |= 1 << (uint(a.v.Index) & 63)
-		ep, aerr := a.acquire(first)
-		first = nil
-		if aerr != nil {
-			if nv := a.nextVersion(pol); nv != nil && versionsTried&(1<<(uint(nv.Index)&63)) == 0 {
-				a.v = nv
-				first = nv.PickEndpoint(rand.Uint64())
-				continue
-			}
-			if lastEP == nil { // nothing was tried: vane's own answer
-				s.fail1(ctx, snap.metrics[mod.Index][a.v.Index], aerr, mod.Name, a.v.Name, rid)
+	for {
+		prev := x.ep
+		ok, why := x.admit()
+		if !ok {
+			if why != nil { // nothing was tried: vane's own answer
+				s.fail1(ctx, x, why)
 				return
 			}
 			break // answer with the last attempt's outcome
 		}
-		if resp != nil { // a streamed answer that is being retried
-			_ = resp.CloseBodyStream()
-			fasthttp.ReleaseResponse(resp)
+		if resp != nil { // the failed attempt's streamed answer, and its endpoint
+			releaseStream(resp)
 			resp = nil
-			snap.done(lastEP)
+			x.snap.done(prev)
 		}
-		if snap.upstreams[ep.ID].h2c {
-			if lastEP != nil {
-				ctx.Response.Reset() // the failed attempt's answer
-			}
-			s.forwardH2C(ctx, &a, ep, snap.metrics[mod.Index][a.v.Index], deadline, rid)
+		if s.upstreamOf(x.ep).h2c {
+			ctx.Response.Reset() // any failed attempt's answer
+			s.forwardH2C(ctx, x)
 			return
 		}
-		lastEP, lastVM = ep, snap.metrics[mod.Index][a.v.Index]
-		ep.Begin()
-		if stream {
-			resp = fasthttp.AcquireResponse()
-			resp.StreamBody = true
-			lastErr = snap.upstreams[ep.ID].hc.DoDeadline(&ctx.Request, resp, deadline)
-		} else {
-			lastErr = snap.upstreams[ep.ID].hc.DoDeadline(&ctx.Request, &ctx.Response, deadline)
+		status, resp, err = s.send1(ctx, x, stream)
+		x.settle(status, err)
+		if resp == nil || err != nil {
+			x.release() // a streamed answer's endpoint is released when it ends
 		}
-		status = 0
-		if lastErr == nil && stream && tooLarge(&resp.Header, maxResp) {
-			// A sized answer is read whole before it is sent: over the
-			// cap it is refused before a byte of it is read.
-			_ = resp.CloseBodyStream()
-			lastErr = ErrResponseTooLarge
+		if !x.retry(status, err) {
+			break
 		}
-		if lastErr == nil {
-			if stream {
-				status = resp.StatusCode()
-			} else {
-				status = ctx.Response.StatusCode()
-			}
-		}
-		lastErr = classify(lastErr, clientSide{bodyLen: int64(len(ctx.Request.Body()))})
-		a.record(ep, status, lastErr)
-		if lastErr != nil && resp != nil {
+	}
+	switch {
+	case err != nil:
+		if resp != nil {
 			fasthttp.ReleaseResponse(resp)
-			resp = nil
 		}
-		if resp == nil {
-			snap.done(ep) // a streamed answer's endpoint is released when it ends
-		}
-		if lastErr != nil {
-			lastVM.upstreamError(lastErr)
-		}
-		if try >= pol.attempts || !pol.retryable(status, lastErr) || !time.Now().Before(deadline) {
-			break
-		}
-		if !pol.budget.TryAcquirePermit() {
-			lastVM.budgetExceeded.Inc()
-			break
-		}
-		permits++
-		try++
-		lastVM.retries.Inc()
-		first = a.v.PickEndpoint(rand.Uint64())
+		s.fail1(ctx, x, err)
+	case resp != nil:
+		s.respondStream(ctx, x, resp)
+	default:
+		s.respond1(ctx, x, status)
 	}
+}
 
-	// The answer is the last attempt's, counted under its version (a.v
-	// may have moved on to a version that then admitted nothing).
-	vm := lastVM
-	if lastErr != nil {
-		s.upstreamFailed1(ctx, vm, lastErr, mod.Name, lastEP.Version, rid)
-		return
+// upstreamOf is the transport state of ep.
+func (s *Server) upstreamOf(ep *routing.Endpoint) *upstream { return s.snap.Load().upstreams[ep.ID] }
+
+// send1 sends the attempt x admitted and reads its answer: whole into
+// ctx.Response, or (stream) its head into a new streamed Response whose
+// body is still to be read. The error is classified.
+func (s *Server) send1(ctx *fasthttp.RequestCtx, x *exchange, stream bool) (int, *fasthttp.Response, error) {
+	hc := x.snap.upstreams[x.ep.ID].hc
+	if !stream {
+		err := hc.DoDeadline(&ctx.Request, &ctx.Response, x.deadline)
+		if err != nil {
+			return 0, nil, classify(err, clientSide{bodyLen: int64(len(ctx.Request.Body()))})
+		}
+		return ctx.Response.StatusCode(), nil, nil
 	}
-	if stream {
-		s.respondStream(ctx, snap, mod, resp, lastEP, vm, deadline, rid)
-		return
+	resp := fasthttp.AcquireResponse()
+	resp.StreamBody = true
+	err := hc.DoDeadline(&ctx.Request, resp, x.deadline)
+	if err == nil && tooLarge(&resp.Header, x.mod.Config.Limits.MaxResponseBytes) {
+		// A sized answer is read whole before it is sent: over the cap
+		// it is refused before a byte of it is read.
+		err = ErrResponseTooLarge
 	}
+	if err != nil {
+		_ = resp.CloseBodyStream()
+		fasthttp.ReleaseResponse(resp)
+		return 0, nil, classify(err, clientSide{bodyLen: int64(len(ctx.Request.Body()))})
+	}
+	return resp.StatusCode(), resp, nil
+}
+
+// respond1 sends an answer read whole, and hands the exchange to the
+// monitor and the shadows.
+func (s *Server) respond1(ctx *fasthttp.RequestCtx, x *exchange, status int) {
 	removeHopResponse(&ctx.Response.Header)
 	if status >= 500 && len(ctx.Response.Body()) == 0 {
 		// An upstream failure without a body still reaches the client as
 		// a JSON error naming the model and version, never empty.
 		ctx.SetContentType("application/json")
-		ctx.SetBody(errorBody(upstreamStatus(status), mod.Name, lastEP.Version, string(rid)))
+		ctx.SetBody(errorBody(upstreamStatus(status), x.mod.Name, x.ep.Version, string(x.rid)))
 	}
-	ctx.Response.Header.SetCanonical(keyVersion, []byte(lastEP.Version))
-	ctx.Response.Header.SetCanonical(keyRequestID, rid)
+	ctx.Response.Header.SetCanonical(keyVersion, []byte(x.ep.Version))
+	ctx.Response.Header.SetCanonical(keyRequestID, x.rid)
 	now := s.now()
-	vm.observe(status, now.Sub(ctx.Time()))
-	if s.sampled(mod, rid) {
-		s.sample1(ctx, mod, lastEP.Version, rid, status, now)
+	x.finish(status, now)
+	s.handOn1(ctx, x, status, now)
+}
+
+// handOn1 gives a whole exchange to the monitor (when sampled) and the
+// shadows.
+func (s *Server) handOn1(ctx *fasthttp.RequestCtx, x *exchange, status int, now time.Time) {
+	if s.sampled(x.mod, x.rid) {
+		s.sample1(ctx, x.mod, x.ep.Version, x.rid, status, now)
 	}
-	s.shadow1(ctx, snap, mod, lastEP.Version, rid, status, now)
+	s.shadow1(ctx, x.snap, x.mod, x.ep.Version, x.rid, status, now)
 }
 
 // mayStream reports whether the answer may be a stream that must reach the
@@ -230,12 +208,6 @@ func mayStream(p configs.Protocol, req *fasthttp.Request) bool {
 	default:
 		return true
 	}
-}
-
-// upstreamFailed1 answers a failed exchange; the caller has counted it in
-// vane_upstream_errors_total already (once per failed attempt).
-func (s *Server) upstreamFailed1(ctx *fasthttp.RequestCtx, vm *versionMetrics, err error, model, version string, rid []byte) {
-	s.fail1(ctx, vm, classify(err, clientSide{bodyLen: int64(len(ctx.Request.Body()))}), model, version, rid)
 }
 
 // tooLarge reports a sized, non-event-stream answer over max bytes.
@@ -273,15 +245,14 @@ func originForm(req *fasthttp.Request) {
 // respondStream sends an answer whose body is a stream: streams (SSE,
 // chunked bodies of unknown length) flow to the client chunk by chunk;
 // sized bodies are read whole first, so an upstream failure half-way still
-// becomes a well-formed 502 rather than a truncated answer. ep's in-flight
-// count is released when the body is done.
-func (s *Server) respondStream(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing.Model, resp *fasthttp.Response, ep *routing.Endpoint, vm *versionMetrics, deadline time.Time, rid []byte) {
+// becomes a well-formed 502 rather than a truncated answer. The
+// endpoint is released when the body is done.
+func (s *Server) respondStream(ctx *fasthttp.RequestCtx, x *exchange, resp *fasthttp.Response) {
 	removeHopResponse(&resp.Header)
 	resp.Header.CopyTo(&ctx.Response.Header)
-	ctx.Response.Header.SetCanonical(keyVersion, []byte(ep.Version))
-	ctx.Response.Header.SetCanonical(keyRequestID, rid)
+	ctx.Response.Header.SetCanonical(keyVersion, []byte(x.ep.Version))
+	ctx.Response.Header.SetCanonical(keyRequestID, x.rid)
 	code := resp.StatusCode()
-	start := ctx.Time()
 
 	body := resp.BodyStream()
 	if body == nil || (resp.Header.ContentLength() >= 0 && !isEventStream(resp.Header.ContentType())) {
@@ -291,32 +262,32 @@ func (s *Server) respondStream(ctx *fasthttp.RequestCtx, snap *snapshot, mod *ro
 			_, err = io.CopyBuffer(ctx.Response.BodyWriter(), onlyReader{body}, *bp)
 			streamBufPool.Put(bp)
 		}
-		release1(snap, ep, resp)
+		x.release()
+		releaseStream(resp)
 		if err != nil {
 			ctx.Response.Reset()
 			err = classify(err, clientSide{bodyLen: -1})
-			vm.upstreamError(err)
-			s.upstreamFailed1(ctx, vm, err, ep.Model, ep.Version, rid) // counts the 502
+			x.vm.upstreamError(err)
+			s.fail1(ctx, x, err) // counts the 502
 			return
 		}
 		now := s.now()
-		vm.observe(code, now.Sub(start))
-		if s.sampled(mod, rid) {
-			s.sample1(ctx, mod, ep.Version, rid, code, now)
-		}
-		s.shadow1(ctx, snap, mod, ep.Version, rid, code, now)
+		x.finish(code, now)
+		s.handOn1(ctx, x, code, now)
 		return
 	}
 	var tee *streamTee
-	if s.sampled(mod, rid) {
-		tee = s.newStreamTee(ctx, mod, ep.Version, rid, code, &resp.Header)
+	if s.sampled(x.mod, x.rid) {
+		tee = s.newStreamTee(ctx, x.mod, x.ep.Version, x.rid, code, &resp.Header)
 	}
-	ctx.SetBodyStream(&streamBody{src: body, deadline: deadline, tee: tee, finish: func(err error) {
+	start, vm, end := x.start, x.vm, x.detach()
+	ctx.SetBodyStream(&streamBody{src: body, deadline: x.deadline, tee: tee, finish: func(err error) {
 		if err != nil {
 			vm.upstreamError(err)
 		}
 		tee.finish(start, err)
-		s.done1(snap, ep, vm, code, start, resp)
+		releaseStream(resp)
+		end(code)
 	}}, -1)
 }
 
@@ -362,18 +333,10 @@ func (b *streamBody) Close() error {
 	return nil
 }
 
-// release1 gives back the endpoint and the streamed answer of an exchange
-// that is over.
-func release1(snap *snapshot, ep *routing.Endpoint, resp *fasthttp.Response) {
-	snap.done(ep)
+// releaseStream gives back a streamed answer that is over.
+func releaseStream(resp *fasthttp.Response) {
 	_ = resp.CloseBodyStream()
 	fasthttp.ReleaseResponse(resp)
-}
-
-// done1 finishes the accounting of a forwarded request.
-func (s *Server) done1(snap *snapshot, ep *routing.Endpoint, vm *versionMetrics, code int, start time.Time, resp *fasthttp.Response) {
-	release1(snap, ep, resp)
-	vm.observe(code, s.now().Sub(start))
 }
 
 // onlyReader hides WriterTo so io.CopyBuffer uses the pooled buffer.
@@ -384,22 +347,29 @@ func isEventStream(ct []byte) bool {
 	return len(ct) >= len(es) && string(ct[:len(es)]) == es
 }
 
-// fail1 answers with vane's own JSON error.
-func (s *Server) fail1(ctx *fasthttp.RequestCtx, vm *versionMetrics, err error, model, version string, rid []byte) {
+// fail1 answers with vane's own JSON error, and ends the exchange.
+func (s *Server) fail1(ctx *fasthttp.RequestCtx, x *exchange, err error) {
 	code := statusOf(err)
+	model, version := "", x.version()
+	if x.mod != nil {
+		model = x.mod.Name
+	}
+	if errors.Is(err, routing.ErrUnknownVersion) {
+		version = string(ctx.Request.Header.PeekCanonical(keyVersion))
+	}
 	ctx.Response.Reset()
 	ctx.SetStatusCode(code)
 	ctx.SetContentType("application/json")
-	ctx.Response.Header.SetCanonical(keyRequestID, rid)
+	ctx.Response.Header.SetCanonical(keyRequestID, x.rid)
 	if version != "" && !errors.Is(err, routing.ErrUnknownVersion) {
 		ctx.Response.Header.Set(HeaderVersion, version)
 	}
 	if errors.Is(err, ErrOverloaded) {
 		ctx.Response.Header.Set("Retry-After", "1")
 	}
-	ctx.SetBody(errorBody(err, model, version, string(rid)))
-	vm.observe(code, s.now().Sub(ctx.Time()))
-	s.logFailure(err, model, version, rid)
+	ctx.SetBody(errorBody(err, model, version, string(x.rid)))
+	x.finish(code, s.now())
+	s.logFailure(err, model, version, x.rid)
 }
 
 // serveHTTP1Error answers requests that fasthttp could not parse.

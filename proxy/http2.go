@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -129,44 +128,47 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 // serveHTTP2 is the request path of connections that arrived as h2c.
 func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 	defer s.access2(&w, r)() // accesslog.go
-	start := s.now()
-	snap := s.snap.Load()
 	rid := r.Header.Get(HeaderRequestID)
 	if rid == "" {
 		rid = string(s.ids.appendNext(nil))
 		r.Header.Set(HeaderRequestID, rid)
 	}
-	mod := snap.table.Match(strBytes(r.Host), strBytes(r.URL.Path), netHeaders(r.Header))
-	if mod == nil {
-		s.fail2(w, r, snap.unmatched, ErrNoRoute, "", "", rid, start)
+	x := exchangePool.Get().(*exchange)
+	defer exchangePool.Put(x)
+	x.init(s, s.snap.Load(), strBytes(rid), s.now())
+	x.grpc = isGRPC(r)
+	x.a.log = accessOf2(w)
+	if err := x.route(strBytes(r.Host), strBytes(r.URL.Path), netHeaders(r.Header)); err != nil {
+		s.fail2(w, r, x, err)
 		return
 	}
-	override := r.Header.Get(HeaderVersion)
 	var sticky string
-	if h := mod.Config.Routing.StickyHeader; h != "" {
+	if h := x.mod.Config.Routing.StickyHeader; h != "" {
 		sticky = r.Header.Get(h)
 	}
-	v, err := mod.Pick(strBytes(override), strBytes(sticky))
-	if err != nil {
-		s.fail2(w, r, snap.noVersion[mod.Index], err, mod.Name, override, rid, start)
+	if err := x.pick(strBytes(r.Header.Get(HeaderVersion)), strBytes(sticky)); err != nil {
+		s.fail2(w, r, x, err)
 		return
 	}
-	// HTTP/2 requests are not retried (gRPC bodies stream and clients own
-	// their retry policy), but breakers and limits apply as on HTTP/1.1.
-	a := attempt{snap: snap, mod: mod, v: v, pinned: override != "", log: accessOf2(w)}
-	vm := snap.metrics[mod.Index][v.Index]
-	ep, err := a.acquire(v.PickEndpoint(rand.Uint64()))
-	if err != nil {
-		s.fail2(w, r, vm, err, mod.Name, v.Name, rid, start)
+	// HTTP/2 requests through net/http are not retried (their bodies
+	// stream), but breakers and limits apply as on HTTP/1.1.
+	if ok, err := x.admit(); !ok {
+		s.fail2(w, r, x, err)
 		return
 	}
+	s.relay2(w, r, x)
+}
+
+// relay2 carries the exchange's one attempt through the reverse proxy.
+func (s *Server) relay2(w http.ResponseWriter, r *http.Request, x *exchange) {
 	// The model's timeout bounds the stream, its writing included: a
 	// client holding a zero window gives its slot back at the deadline.
-	_ = http.NewResponseController(w).SetWriteDeadline(start.Add(mod.Config.Timeout + writeGrace))
-	ctx, cancel := context.WithTimeout(r.Context(), mod.Config.Timeout)
+	_ = http.NewResponseController(w).SetWriteDeadline(x.deadline.Add(writeGrace))
+	ctx, cancel := context.WithDeadline(r.Context(), x.deadline)
 	defer cancel()
-	tg := &target{ep: ep, vm: vm, model: mod.Name, ver: v.Name, rid: rid,
-		client: r.Context(), trusted: snap.trusted, peer: remoteIP(r)}
+	rid := string(x.rid)
+	tg := &target{ep: x.ep, vm: x.vm, model: x.mod.Name, ver: x.ep.Version, rid: rid,
+		client: r.Context(), trusted: x.snap.trusted, peer: remoteIP(r)}
 	if r.Body != nil && r.Body != http.NoBody {
 		tg.body = &bodyWatch{rc: r.Body}
 		r.Body = tg.body
@@ -177,7 +179,6 @@ func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx = context.WithValue(ctx, targetKey{}, tg)
 	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-	ep.Begin()
 	// The bookkeeping runs in a defer: ReverseProxy panics with
 	// http.ErrAbortHandler when copying the answer fails (a client reset,
 	// the deadline mid-stream, a zero-window client), and the slot, the
@@ -191,31 +192,31 @@ func (s *Server) serveHTTP2(w http.ResponseWriter, r *http.Request) {
 		breakerErr := err
 		if p != nil && err == nil {
 			err = tg.aborted(sw, ctx)
-			tg.vm.upstreamError(err)
+			x.vm.upstreamError(err)
 		}
 		if errors.Is(err, ErrClientGone) {
 			code = statusClientClosed
 		}
 		breakerCode := code
-		if isGRPC(r) {
+		if x.grpc {
 			// grpc-status, not the HTTP status (200 for most gRPC
 			// failures), says whether the endpoint failed the call.
-			vm.observeGRPC(sw.Header())
+			x.vm.observeGRPC(sw.Header())
 			if gc, ok := grpcStatusOf(sw.Header()); ok && err == nil {
 				breakerCode = grpcBreakerStatus(gc, code)
 			}
 		}
-		a.record(ep, breakerCode, breakerErr)
-		snap.done(ep)
-		vm.observe(code, s.now().Sub(start))
+		x.a.record(x.ep, breakerCode, breakerErr)
+		x.release()
+		x.finish(code, s.now())
 		if err != nil {
-			s.logFailure(err, mod.Name, v.Name, strBytes(rid))
+			s.logFailure(err, x.mod.Name, x.ep.Version, x.rid)
 		}
 		if p != nil {
 			panic(p)
 		}
 	}()
-	s.proxy2(sw, r.WithContext(ctx), mod, v.Name, rid, start) // the reverse proxy, sampled (tee2.go)
+	s.proxy2(sw, r.WithContext(ctx), x.mod, x.ep.Version, rid, x.start) // the reverse proxy, sampled (tee2.go)
 }
 
 // clientSide is what the target knows of the client's part in the failure
@@ -290,13 +291,21 @@ func (b *bodyWatch) state() (error, bool) {
 	return b.err, !b.eof && (b.reading || b.stalled)
 }
 
-func (s *Server) fail2(w http.ResponseWriter, r *http.Request, vm *versionMetrics, err error, model, version, rid string, start time.Time) {
-	code := writeError(w, r, err, model, version, rid)
-	vm.observe(code, s.now().Sub(start))
-	if isGRPC(r) {
-		vm.observeGRPC(w.Header())
+func (s *Server) fail2(w http.ResponseWriter, r *http.Request, x *exchange, err error) {
+	model, version := "", x.version()
+	if x.mod != nil {
+		model = x.mod.Name
 	}
-	s.logFailure(err, model, version, strBytes(rid))
+	if errors.Is(err, routing.ErrUnknownVersion) {
+		version = r.Header.Get(HeaderVersion)
+	}
+	rid := string(x.rid)
+	code := writeError(w, r, err, model, version, rid)
+	if x.grpc {
+		x.failMetrics().observeGRPC(w.Header())
+	}
+	x.finish(code, s.now())
+	s.logFailure(err, model, version, x.rid)
 }
 
 // writeError writes vane's own error on the net/http side: JSON, or a
@@ -364,14 +373,15 @@ func (h netHeaders) Peek(key string) []byte { return strBytes(http.Header(h).Get
 // modified.
 func strBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
-// forwardH2C carries an HTTP/1.1 request to an h2c:// endpoint through
-// net/http's HTTP/2 transport, streaming the answer back.
+// forwardH2C carries an HTTP/1.1 request to the h2c:// endpoint x
+// admitted, through net/http's HTTP/2 transport, streaming the answer back.
 //
 // It may be the retry of an HTTP/1.1 attempt, but is not retried itself:
 // the answer streams to the client as it arrives.
-func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, a *attempt, ep *routing.Endpoint, vm *versionMetrics, deadline time.Time, rid []byte) {
+func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, x *exchange) {
 	req := &ctx.Request
-	rctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ep := x.ep
+	rctx, cancel := context.WithDeadline(context.Background(), x.deadline)
 	u, err := url.ParseRequestURI(string(req.RequestURI()))
 	var hr *http.Request
 	if err == nil {
@@ -380,9 +390,9 @@ func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, a *attempt, ep *routing.En
 	}
 	if err != nil {
 		cancel()
-		a.record(ep, 0, nil) // a request vane could not build says nothing of the endpoint
-		a.snap.freeSlot(ep)
-		s.fail1(ctx, vm, fmt.Errorf("%w: %w", ErrBadRequest, err), ep.Model, ep.Version, rid)
+		x.settle(0, nil) // a request vane could not build says nothing of the endpoint
+		x.release()
+		s.fail1(ctx, x, fmt.Errorf("%w: %w", ErrBadRequest, err))
 		return
 	}
 	hr.ContentLength = int64(len(req.Body()))
@@ -390,15 +400,13 @@ func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, a *attempt, ep *routing.En
 	for k, v := range req.Header.All() {
 		hr.Header.Add(string(k), string(v))
 	}
-	ep.Begin()
 	resp, err := s.transports.h2.RoundTrip(hr)
 	if err != nil {
-		err = classify(err, clientSide{bodyLen: hr.ContentLength})
-		a.record(ep, 0, err)
-		a.snap.done(ep)
 		cancel()
-		vm.upstreamError(err)
-		s.fail1(ctx, vm, err, ep.Model, ep.Version, rid)
+		err = classify(err, clientSide{bodyLen: hr.ContentLength})
+		x.settle(0, err)
+		x.release()
+		s.fail1(ctx, x, err)
 		return
 	}
 	ctx.SetStatusCode(resp.StatusCode)
@@ -409,38 +417,37 @@ func (s *Server) forwardH2C(ctx *fasthttp.RequestCtx, a *attempt, ep *routing.En
 	}
 	removeHopResponse(&ctx.Response.Header)
 	ctx.Response.Header.Set(HeaderVersion, ep.Version)
-	ctx.Response.Header.SetBytesV(HeaderRequestID, rid)
-	start := ctx.Time()
+	ctx.Response.Header.SetBytesV(HeaderRequestID, x.rid)
 	code := resp.StatusCode
-	a.record(ep, code, nil)
+	x.settle(code, nil)
 	if !req.Header.IsHTTP11() {
 		// An HTTP/1.0 client cannot take a chunked answer: read it whole,
 		// within the cap, and send it sized.
-		max := a.mod.Config.Limits.MaxResponseBytes
+		max := x.mod.Config.Limits.MaxResponseBytes
 		body, rerr := io.ReadAll(io.LimitReader(resp.Body, int64(max)+1))
 		_ = resp.Body.Close()
 		cancel()
-		a.snap.done(ep)
+		x.release()
 		if rerr == nil && len(body) > max {
 			rerr = ErrResponseTooLarge
 		}
 		if rerr != nil {
 			rerr = classify(rerr, clientSide{bodyLen: -1})
-			vm.upstreamError(rerr)
-			s.fail1(ctx, vm, rerr, ep.Model, ep.Version, rid)
+			x.vm.upstreamError(rerr)
+			s.fail1(ctx, x, rerr)
 			return
 		}
 		ctx.SetBody(body)
-		vm.observe(code, s.now().Sub(start))
+		x.finish(code, s.now())
 		return
 	}
-	ctx.SetBodyStream(&streamBody{src: resp.Body, deadline: deadline, finish: func(err error) {
+	vm, end := x.vm, x.detach()
+	ctx.SetBodyStream(&streamBody{src: resp.Body, deadline: x.deadline, finish: func(err error) {
 		cancel()
 		_ = resp.Body.Close()
 		if err != nil {
 			vm.upstreamError(err)
 		}
-		a.snap.done(ep)
-		vm.observe(code, s.now().Sub(start))
+		end(code)
 	}}, -1)
 }

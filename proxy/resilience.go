@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 
@@ -43,14 +42,10 @@ type policy struct {
 	budget   retryBudget
 	// retryOn[code] is true for the statuses that are retried.
 	retryOn [600]bool
-	// pinned (override) requests stay in their version; the others may move
-	// to another version when theirs has no endpoint left.
-	onUnhealthy string
-	fallback    string
 }
 
 func newPolicy(m *configs.Model, prev *policy, prevCfg *configs.Model) *policy {
-	p := &policy{attempts: m.Retry.Attempts, onUnhealthy: m.Routing.OnUnhealthy, fallback: m.Routing.Fallback}
+	p := &policy{attempts: m.Retry.Attempts}
 	for _, s := range m.Retry.OnStatuses {
 		if s >= 0 && s < len(p.retryOn) {
 			p.retryOn[s] = true
@@ -171,45 +166,6 @@ func (snap *snapshot) freeSlot(ep *routing.Endpoint) {
 	if l := snap.limiters[ep.ID]; l != nil {
 		l.ReleasePermit()
 	}
-}
-
-// nextVersion is where a retry goes when a.v has no endpoint left: another
-// routable version by the on_unhealthy rule (redistribute: weighted among
-// the other routable versions; fallback: the fallback version; fail: none).
-// Pinned requests never move.
-func (a *attempt) nextVersion(p *policy) *routing.Version {
-	if a.pinned {
-		return nil
-	}
-	switch p.onUnhealthy {
-	case configs.OnUnhealthyFallback:
-		if fb := a.mod.Version(strBytes(p.fallback)); fb != nil && fb != a.v && fb.Routable() {
-			return fb
-		}
-		return nil
-	case configs.OnUnhealthyFail:
-		return nil
-	}
-	total := 0.0
-	for _, v := range a.mod.Versions {
-		if v != a.v && v.Weight > 0 && v.Routable() {
-			total += v.Weight
-		}
-	}
-	if total == 0 {
-		return nil
-	}
-	x := rand.Float64() * total
-	var last *routing.Version
-	for _, v := range a.mod.Versions {
-		if v != a.v && v.Weight > 0 && v.Routable() {
-			last = v
-			if x -= v.Weight; x < 0 {
-				return v
-			}
-		}
-	}
-	return last
 }
 
 // retryable reports whether an attempt's outcome may be retried: any
