@@ -28,7 +28,9 @@ var (
 // client; it matches ErrUpstreamReset with errors.Is.
 type ResetError struct{ Code http2.ErrCode }
 
-func (e ResetError) Error() string       { return fmt.Sprintf("h2relay: upstream reset the stream (%v)", e.Code) }
+func (e ResetError) Error() string {
+	return fmt.Sprintf("h2relay: upstream reset the stream (%v)", e.Code)
+}
 func (e ResetError) Is(target error) bool { return target == ErrUpstreamReset }
 
 // refusedErr is the REFUSED_STREAM reset, allocated once.
