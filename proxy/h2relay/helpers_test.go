@@ -2,14 +2,18 @@ package h2relay
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -243,4 +247,65 @@ func freePort(t testing.TB) string {
 	a := ln.Addr().String()
 	_ = ln.Close()
 	return a
+}
+
+// relayWith starts a relay with small windows, so that flow control is
+// exercised, routing with route.
+func relayWith(t testing.TB, srv *Server, o PoolOptions, route func(p *Pool, r *Request) Route) (*relay, *Pool) {
+	pool := NewPool(o)
+	srv.Handler = handlerFunc(func(r *Request) Route { return route(pool, r) })
+	return startRelay(t, srv, pool), pool
+}
+
+// startH2 serves h over h2c with x/net/http2 on a loopback port.
+func startH2(t testing.TB, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	srv := &http2.Server{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				srv.ServeConn(c, &http2.ServeConnOpts{Handler: h})
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// h2Client is an x/net/http2 h2c client.
+func h2Client() *http.Client {
+	return &http.Client{Transport: &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}}
+}
+
+func grpcFrame(msg []byte) []byte {
+	return append(binary.BigEndian.AppendUint32([]byte{0}, uint32(len(msg))), msg...)
 }
