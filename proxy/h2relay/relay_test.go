@@ -460,3 +460,9 @@ func TestServeRoute(t *testing.T) {
 		t.Fatalf("trailer %v", resp.Trailer)
 	}
 }
+
+func ctxT2(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
