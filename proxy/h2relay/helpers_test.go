@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,20 +69,41 @@ func echoBackend(tag string) backendFunc {
 	}
 }
 
-// startBackend serves h fo gRPC on a loopback port.
-func startBackend(t testing.TB, h backendFunc) string {
+// startBackend serves h for gRPC on a loopback port.
+func startBackend(t testing.TB, h backendFunc, opts ...grpc.ServerOption) string {
+	addr, _, _ := startBackendServer(t, h, opts...)
+	return addr
+}
+
+// countingListener counts accepted connections.
+type countingListener struct {
+	net.Listener
+	n atomic.Int32
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+func startBackendServer(t testing.TB, h backendFunc, opts ...grpc.ServerOption) (string, *grpc.Server, *countingListener) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}), grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
+	cl := &countingListener{Listener: ln}
+	opts = append(opts, grpc.ForceServerCodec(rawCodec{}), grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
 		m, _ := grpc.MethodFromServerStream(ss)
 		return h(m, ss)
 	}))
-	go func() { _ = s.Serve(ln) }()
+	s := grpc.NewServer(opts...)
+	go func() { _ = s.Serve(cl) }()
 	t.Cleanup(s.Stop)
-	return ln.Addr().String()
+	return ln.Addr().String(), s, cl
 }
 
 type handlerFunc func(*Request) Route
