@@ -12,7 +12,8 @@
 # for Go ones) in front of it: nginx (grpc_pass, upstream keepalive),
 # HAProxy (h2 on both sides), h2forward (bench/cmd/h2forward: a bare
 # x/net/http2 Server + Transport forwarder, the floor of anything built on
-# x/net/http2), vane (bench/vane-grpc.yaml: every call sampled for the
+# x/net/http2), h2relayfwd (bench/cmd/h2relayfwd: the frame-level relay
+# engine proxy/h2relay in front of the backend; opt in with PROXIES), vane (bench/vane-grpc.yaml: every call sampled for the
 # drift monitor) and vane-nosample (the same with sample_rate 0, so the
 # difference is the monitor's cost). The load generator runs on
 # LOAD_CORE: h2load (Debian nghttp2-client) posting one framed
@@ -57,7 +58,7 @@ done
 GRPC_BACKEND=18511
 TOY_HTTP=18521
 METHOD_PATH=/inference.GRPCInferenceService/ModelInfer
-declare -A PORT=([nginx]=18091 [haproxy]=18092 [h2forward]=18094 [vane]=18096 [vane-nosample]=18097)
+declare -A PORT=([nginx]=18091 [haproxy]=18092 [h2forward]=18094 [h2relayfwd]=18095 [vane]=18096 [vane-nosample]=18097)
 
 bench_init
 [[ $(nproc) -ge 2 ]] || note "only $(nproc) core(s): proxy and load will share a core; numbers mean little"
@@ -104,6 +105,7 @@ build_vane
 note "building the toy model, h2forward and grpcload"
 go build -o "$WORK/toymodel" ./examples/toymodel || die "go build ./examples/toymodel failed"
 go build -o "$WORK/h2forward" ./bench/cmd/h2forward || die "go build ./bench/cmd/h2forward failed"
+go build -o "$WORK/h2relayfwd" ./bench/cmd/h2relayfwd || die "go build ./bench/cmd/h2relayfwd failed"
 go build -o "$WORK/grpcload" ./bench/cmd/grpcload || die "go build ./bench/cmd/grpcload failed"
 "$WORK/grpcload" -body "$WORK/request.bin" || die "grpcload -body failed"
 
@@ -167,6 +169,10 @@ start_proxy() {
 	h2forward)
 		start_bg "$log" env GOMAXPROCS=1 taskset -c "$PROXY_CORE" "$WORK/h2forward" \
 			-listen "127.0.0.1:$port" -backend "127.0.0.1:$GRPC_BACKEND"
+		;;
+	h2relayfwd)
+		start_bg "$log" env GOMAXPROCS=1 taskset -c "$PROXY_CORE" "$WORK/h2relayfwd" \
+			-listen "127.0.0.1:$port" -upstream "127.0.0.1:$GRPC_BACKEND"
 		;;
 	vane)
 		start_bg "$log" env GOMAXPROCS=1 taskset -c "$PROXY_CORE" bin/vane serve -config bench/vane-grpc.yaml

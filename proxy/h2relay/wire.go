@@ -1,0 +1,266 @@
+package h2relay
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+const (
+	defaultWindow   = 65535
+	defaultMaxFrame = 16384
+	maxWindow       = 1<<31 - 1
+)
+
+// wconn is the writing half of a connection, either side: frames are
+// written into a buffered writer under wmu and flushed by whichever
+// goroutine wrote, once it has no more input to process (worker.flush).
+// The flow-control send windows toward the peer, the connection's and
+// every stream's (stream.cwin/uwin), are guarded by wmu too.
+type wconn struct {
+	nc       net.Conn
+	wmu      sync.Mutex
+	bw       *bufio.Writer
+	henc     *hpack.Encoder
+	hbuf     bytes.Buffer
+	wto      time.Duration
+	wdl      time.Time // write deadline currently set
+	dead     bool      // a write failed; the conn is closed
+	sendWin  int64     // connection send window
+	peerInit int32     // peer's SETTINGS_INITIAL_WINDOW_SIZE
+	peerMaxF int       // peer's SETTINGS_MAX_FRAME_SIZE
+	blocked  []*stream // streams waiting for the connection window
+	credit   int32     // bytes consumed, not yet given back with a conn WINDOW_UPDATE
+	creditAt int32     // threshold for giving them back
+	ctrl     int       // control frames answered since the last flush
+	// recvAvail is what the peer may still send on the connection.
+	recvAvail atomic.Int64
+}
+
+func (w *wconn) init(nc net.Conn, wto time.Duration, connWin int32) {
+	w.nc = nc
+	w.bw = bufio.NewWriterSize(nc, 32<<10)
+	w.henc = hpack.NewEncoder(&w.hbuf)
+	w.wto = wto
+	w.sendWin = defaultWindow
+	w.peerInit = defaultWindow
+	w.peerMaxF = defaultMaxFrame
+	w.creditAt = connWin / 4
+}
+
+// lock takes wmu and makes sure a write deadline is set at least wto/2 away.
+func (w *wconn) lock() {
+	w.wmu.Lock()
+	now := time.Now()
+	if now.Add(w.wto / 2).After(w.wdl) {
+		w.wdl = now.Add(w.wto)
+		_ = w.nc.SetWriteDeadline(w.wdl)
+	}
+}
+
+func (w *wconn) unlock() { w.wmu.Unlock() }
+
+// flush writes out what is buffered; a failed (timed out) write closes
+// the connection, whose reader then cleans up.
+func (w *wconn) flush() {
+	w.lock()
+	if !w.dead && w.bw.Buffered() > 0 {
+		if err := w.bw.Flush(); err != nil {
+			w.fail()
+		}
+	}
+	w.ctrl = 0
+	w.unlock()
+}
+
+func (w *wconn) fail() {
+	w.dead = true
+	_ = w.nc.Close()
+}
+
+func (w *wconn) frameHeader(length int, t http2.FrameType, flags http2.Flags, id uint32) {
+	var b [9]byte
+	b[0], b[1], b[2] = byte(length>>16), byte(length>>8), byte(length)
+	b[3], b[4] = byte(t), byte(flags)
+	binary.BigEndian.PutUint32(b[5:], id)
+	if _, err := w.bw.Write(b[:]); err != nil && !w.dead {
+		w.fail()
+	}
+}
+
+func (w *wconn) write(p []byte) {
+	if _, err := w.bw.Write(p); err != nil && !w.dead {
+		w.fail()
+	}
+}
+
+func (w *wconn) data(id uint32, end bool, p []byte) {
+	var fl http2.Flags
+	if end {
+		fl = http2.FlagDataEndStream
+	}
+	w.frameHeader(len(p), http2.FrameData, fl, id)
+	w.write(p)
+}
+
+func (w *wconn) rst(id uint32, code http2.ErrCode) {
+	w.frameHeader(4, http2.FrameRSTStream, 0, id)
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], uint32(code))
+	w.write(b[:])
+}
+
+func (w *wconn) windowUpdate(id uint32, n uint32) {
+	w.frameHeader(4, http2.FrameWindowUpdate, 0, id)
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], n)
+	w.write(b[:])
+}
+
+func (w *wconn) goAway(last uint32, code http2.ErrCode) {
+	w.frameHeader(8, http2.FrameGoAway, 0, 0)
+	var b [8]byte
+	binary.BigEndian.PutUint32(b[:], last)
+	binary.BigEndian.PutUint32(b[4:], uint32(code))
+	w.write(b[:])
+}
+
+func (w *wconn) ping(ack bool, data [8]byte) {
+	var fl http2.Flags
+	if ack {
+		fl = http2.FlagPingAck
+	}
+	w.frameHeader(8, http2.FramePing, fl, 0)
+	w.write(data[:])
+}
+
+func (w *wconn) settings(ack bool, s ...http2.Setting) {
+	var fl http2.Flags
+	if ack {
+		fl = http2.FlagSettingsAck
+	}
+	w.frameHeader(6*len(s), http2.FrameSettings, fl, 0)
+	for _, x := range s {
+		var b [6]byte
+		binary.BigEndian.PutUint16(b[:], uint16(x.ID))
+		binary.BigEndian.PutUint32(b[2:], x.Val)
+		w.write(b[:])
+	}
+}
+
+// field adds one field to the header block being built in hbuf.
+func (w *wconn) field(name, value string) {
+	_ = w.henc.WriteField(hpack.HeaderField{Name: name, Value: value})
+}
+
+// headerBlock writes the block in hbuf as HEADERS (+ CONTINUATION) frames.
+func (w *wconn) headerBlock(id uint32, end bool) {
+	b := w.hbuf.Bytes()
+	first := true
+	for {
+		n := len(b)
+		if n > w.peerMaxF {
+			n = w.peerMaxF
+		}
+		var fl http2.Flags
+		if n == len(b) {
+			fl |= http2.FlagHeadersEndHeaders
+		}
+		t := http2.FrameContinuation
+		if first {
+			t = http2.FrameHeaders
+			if end {
+				fl |= http2.FlagHeadersEndStream
+			}
+		}
+		w.frameHeader(n, t, fl, id)
+		w.write(b[:n])
+		b = b[n:]
+		first = false
+		if len(b) == 0 {
+			break
+		}
+	}
+	w.hbuf.Reset()
+}
+
+// giveBack counts n bytes of DATA consumed on the connection and sends a
+// connection WINDOW_UPDATE once enough accumulated. wmu held.
+func (w *wconn) giveBack(n int32) {
+	if n <= 0 {
+		return
+	}
+	w.credit += n
+	if w.credit >= w.creditAt {
+		w.windowUpdate(0, uint32(w.credit))
+		w.recvAvail.Add(int64(w.credit))
+		w.credit = 0
+	}
+}
+
+// worker is what a goroutine that writes frames carries: the connections
+// it left unflushed.
+type worker struct {
+	dirty []*wconn
+}
+
+func (wk *worker) mark(c *wconn) {
+	for _, d := range wk.dirty {
+		if d == c {
+			return
+		}
+	}
+	wk.dirty = append(wk.dirty, c)
+}
+
+func (wk *worker) flush() {
+	for i, c := range wk.dirty {
+		c.flush()
+		wk.dirty[i] = nil
+	}
+	wk.dirty = wk.dirty[:0]
+}
+
+var workerPool = sync.Pool{New: func() any { return new(worker) }}
+
+func getWorker() *worker { return workerPool.Get().(*worker) }
+func putWorker(w *worker) {
+	w.flush()
+	workerPool.Put(w)
+}
+
+// statusText holds ":status" values so that encoding them allocates nothing.
+var statusText [600]string
+
+func init() {
+	for i := 100; i < 600; i++ {
+		statusText[i] = strconv.Itoa(i)
+	}
+}
+
+func statusString(s int) string {
+	if s >= 100 && s < 600 {
+		return statusText[s]
+	}
+	return strconv.Itoa(s)
+}
+
+// buffers for queued DATA.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+func getBuf() []byte { return (*bufPool.Get().(*[]byte))[:0] }
+func putBuf(b []byte) {
+	if cap(b) == 0 || cap(b) > 1<<20 {
+		return
+	}
+	b = b[:0]
+	bufPool.Put(&b)
+}
