@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -83,71 +82,6 @@ func (s *Server) accessOf1(ctx *fasthttp.RequestCtx, snap *snapshot) *accessEntr
 	}
 	e, _ := ctx.UserValue(accessKey).(*accessEntry)
 	return e
-}
-
-// accessWriter counts what an HTTP/2 answer writes, for the access log.
-// It forwards Flush and unwraps for http.ResponseController (trailers).
-type accessWriter struct {
-	http.ResponseWriter
-	e     *accessEntry
-	code  int
-	bytes int64
-}
-
-func (w *accessWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *accessWriter) Write(p []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(p)
-	w.bytes += int64(n)
-	return n, err
-}
-
-func (w *accessWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (w *accessWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// access2 starts the access log entry of an HTTP/2 request: it wraps *w
-// to count the answer, and the caller defers the returned func, which
-// writes the entry when the handler is done (streams included).
-func (s *Server) access2(w *http.ResponseWriter, r *http.Request) func() {
-	snap := s.snap.Load()
-	e := s.newAccess(snap)
-	if e == nil {
-		return noAccess
-	}
-	aw := &accessWriter{ResponseWriter: *w, e: e}
-	*w = aw
-	return func() {
-		if e.model == "" {
-			if m := snap.table.Match(strBytes(r.Host), strBytes(r.URL.Path), netHeaders(r.Header)); m != nil {
-				e.model = m.Name
-			}
-		}
-		if e.version == "" {
-			e.version = aw.Header().Get(HeaderVersion)
-		}
-		s.writeAccess(e, r.Header.Get(HeaderRequestID), r.Proto, r.Method, aw.code, max(r.ContentLength, -1), aw.bytes)
-	}
-}
-
-// accessOf2 is the entry of an HTTP/2 request, nil when not logged.
-func accessOf2(w http.ResponseWriter) *accessEntry {
-	if aw, ok := w.(*accessWriter); ok {
-		return aw.e
-	}
-	return nil
 }
 
 // writeAccess writes one access log record at Info. Label-like values

@@ -23,14 +23,6 @@ const (
 	grpcUnavailable       = 14
 )
 
-// isGRPC reports whether r is a gRPC call (content-type application/grpc,
-// with or without a +codec suffix).
-func isGRPC(r *http.Request) bool {
-	ct := r.Header.Get("Content-Type")
-	return strings.HasPrefix(ct, "application/grpc") &&
-		(len(ct) == len("application/grpc") || ct[len("application/grpc")] == '+' || ct[len("application/grpc")] == ';')
-}
-
 // grpcCode maps the HTTP status vane would answer with onto a gRPC code.
 func grpcCode(httpStatus int) int {
 	switch httpStatus {
@@ -46,28 +38,6 @@ func grpcCode(httpStatus int) int {
 		return grpcCanceled
 	default: // 502, 503 and anything else vane refuses with
 		return grpcUnavailable
-	}
-}
-
-// writeGRPCError writes err as a trailers-only gRPC answer. The wire
-// status is 200, but the request failed: the statusWriter beneath w, if
-// any, keeps httpStatus for the metrics and the breaker.
-func writeGRPCError(w http.ResponseWriter, httpStatus int, msg string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/grpc")
-	h.Set("Grpc-Status", strconv.Itoa(grpcCode(httpStatus)))
-	h.Set("Grpc-Message", grpcPercentEncode(msg))
-	w.WriteHeader(http.StatusOK)
-	for {
-		if sw, ok := w.(*statusWriter); ok {
-			sw.code = httpStatus
-			return
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return
-		}
-		w = u.Unwrap()
 	}
 }
 
@@ -95,24 +65,6 @@ var grpcCodeLabels = func() []string {
 	return append(l, "unknown")
 }()
 
-// grpcStatusOf is the grpc-status an answer carried: in its headers (a
-// trailers-only answer, or vane's own error) or, once ReverseProxy has
-// copied them, in its trailers (stored under http.TrailerPrefix). ok is
-// false when there is none or it is not a code.
-func grpcStatusOf(h http.Header) (code int, ok bool) {
-	v := h.Get("Grpc-Status")
-	if v == "" {
-		if vv := h[http.TrailerPrefix+"Grpc-Status"]; len(vv) > 0 {
-			v = vv[0]
-		}
-	}
-	c, err := strconv.Atoi(v)
-	if err != nil || c < 0 || c > 16 {
-		return 0, false
-	}
-	return c, true
-}
-
 // grpcBreakerStatus is the HTTP status the breaker and retry policy judge
 // a gRPC answer by: the codes that say the server failed count as the
 // 5xx that stands for them; the others (OK, and the caller's own errors
@@ -128,13 +80,4 @@ func grpcBreakerStatus(code, wire int) int {
 	default:
 		return wire
 	}
-}
-
-// observeGRPC counts one gRPC call of vm by the status h carries.
-func (vm *versionMetrics) observeGRPC(h http.Header) {
-	label := "unknown"
-	if c, ok := grpcStatusOf(h); ok {
-		label = grpcCodeLabels[c]
-	}
-	vm.m.grpcRequests.WithLabelValues(vm.model, vm.version, label).Inc()
 }

@@ -7,7 +7,6 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,7 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
-	"golang.org/x/net/http2"
+	"github.com/vaneproxy/vane/proxy/h2relay"
 
 	"github.com/vaneproxy/vane/configs"
 	"github.com/vaneproxy/vane/health"
@@ -69,11 +68,11 @@ type Server struct {
 	// same previous snapshot.
 	reloadMu sync.Mutex
 
-	h1         *fasthttp.Server
-	h2         *http2.Server
-	h2base     *http.Server
-	h2conns    sync.WaitGroup
-	rp         http.Handler
+	h1 *fasthttp.Server
+	// relay serves the h2c connections, its pool the h2c:// endpoints;
+	// transports carries HTTP/1.1 requests to h2c:// endpoints.
+	relay      *h2relay.Server
+	relayPool  *h2relay.Pool
 	transports *transports
 	draining   atomic.Bool
 	// sampleSeed keys the sampling hash of request ids (see sampled).
@@ -155,13 +154,9 @@ func New(cfg *configs.Config, raw []byte, opts Options) (*Server, error) {
 		ErrorHandler:       s.serveHTTP1Error,
 		Logger:             fasthttpLogger{s.log},
 	}
-	s.h2 = &http2.Server{IdleTimeout: 90 * time.Second, MaxConcurrentStreams: h2MaxStreams}
-	s.h2base = &http.Server{Handler: http.HandlerFunc(s.serveHTTP2), ReadHeaderTimeout: 10 * time.Second}
-	if err := http2.ConfigureServer(s.h2base, s.h2); err != nil {
-		return nil, fmt.Errorf("configuring http2: %w", err)
-	}
+	s.relayPool = h2relay.NewPool(h2relay.PoolOptions{})
+	s.relay = &h2relay.Server{Handler: relayHandler{s}, MaxConcurrentStreams: h2MaxStreams, MaxResets: h2ResetMin}
 	s.transports = newTransports()
-	s.rp = s.newReverseProxy()
 	return s, nil
 }
 
@@ -300,23 +295,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	go func() {
 		defer wg.Done()
-		_ = s.h2base.Shutdown(dctx) // tells every h2 conn to GOAWAY
-		waitGroupCtx(dctx, &s.h2conns)
+		_ = s.relay.Shutdown(dctx) // tells every h2 conn to GOAWAY, waits for their streams
+		s.relayPool.Close()
 	}()
 	wg.Wait()
 	if h1err != nil || dctx.Err() != nil {
 		return fmt.Errorf("drain incomplete after %s", drain)
 	}
 	return nil
-}
-
-func waitGroupCtx(ctx context.Context, wg *sync.WaitGroup) {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
 }
 
 // accept hands each new connection to the demultiplexer until ln closes.
@@ -380,13 +366,7 @@ func (s *Server) demux(c net.Conn, h1 *chanListener) {
 		_ = c.Close()
 		return
 	}
-	s.h2conns.Add(1)
-	defer s.h2conns.Done()
-	pc = newH2Guard(pc, func(headers, resets int) {
-		s.log.Warn("closing an h2c connection that resets far more streams than it completes",
-			"remote", c.RemoteAddr().String(), "streams", headers, "resets", resets)
-	})
-	s.h2.ServeConn(pc, &http2.ServeConnOpts{BaseConfig: s.h2base, Handler: s.h2base.Handler})
+	s.relay.ServeConn(pc)
 }
 
 // fasthttpLogger adapts slog to fasthttp's logger.

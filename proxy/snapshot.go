@@ -57,7 +57,10 @@ type snapshot struct {
 type upstream struct {
 	key string
 	// hc carries HTTP/1.1 to http:// endpoints; nil for h2c:// ones.
-	hc *fasthttp.HostClient
+	// shared carries the streams of HTTP/2 clients there: few
+	// connections carry many streams, so its connections are capped
+	// (maxUpstreamConnsH2) and a stream waits for one.
+	hc, shared *fasthttp.HostClient
 	// h2c is true for h2c:// endpoints, which go through net/http.
 	h2c bool
 	// lim caps in-flight requests (limits.endpoint_concurrency = limN).
@@ -247,7 +250,16 @@ func (s *Server) newUpstream(key string, ep *routing.Endpoint, maxResp int) *ups
 	if u.h2c {
 		return u
 	}
-	u.hc = &fasthttp.HostClient{
+	u.hc = u.hostClient(ep)
+	u.shared = u.hostClient(ep)
+	u.shared.MaxConns = maxUpstreamConnsH2
+	u.shared.MaxConnWaitTimeout = time.Minute // bounded by each request's deadline
+	return u
+}
+
+// hostClient is a fasthttp client of ep (an http:// endpoint).
+func (u *upstream) hostClient(ep *routing.Endpoint) *fasthttp.HostClient {
+	return &fasthttp.HostClient{
 		Dial: func(addr string) (net.Conn, error) {
 			c, err := fasthttp.Dial(addr)
 			if err != nil {
@@ -258,7 +270,7 @@ func (s *Server) newUpstream(key string, ep *routing.Endpoint, maxResp int) *ups
 		// Answers read whole are capped (a declared Content-Length over
 		// the cap is refused before any allocation); streamed ones are
 		// read by the request path, which caps what it buffers itself.
-		MaxResponseBodySize: maxResp,
+		MaxResponseBodySize: u.maxResp,
 		// fasthttp's errors would otherwise quote the upstream's bytes.
 		SecureErrorLogMessage:    true,
 		Addr:                     ep.Addr,
@@ -274,8 +286,11 @@ func (s *Server) newUpstream(key string, ep *routing.Endpoint, maxResp int) *ups
 		MaxIdemponentCallAttempts: 2,
 		RetryIfErr:                retryStaleConn,
 	}
-	return u
 }
+
+// maxUpstreamConnsH2 caps the connections that the streams of HTTP/2
+// clients open to one http:// endpoint; more streams wait for one.
+const maxUpstreamConnsH2 = 256
 
 // retryStaleConn allows a second try only when the connection broke in a
 // way that a closed idle keep-alive connection produces.
@@ -293,5 +308,6 @@ func retryStaleConn(_ *fasthttp.Request, attempts int, err error) (resetTimeout,
 func (u *upstream) close() {
 	if u.hc != nil {
 		u.hc.CloseIdleConnections()
+		u.shared.CloseIdleConnections()
 	}
 }

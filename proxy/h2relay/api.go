@@ -63,7 +63,8 @@ type Route struct {
 	ResponseHeader []hpack.HeaderField
 	// Deadline ends the stream: before the response headers the Observer's
 	// Failed decides the answer (ErrTimeout); after them both streams are
-	// reset (CANCEL).
+	// reset (CANCEL). On a Serve route it makes the ServerStream's blocked
+	// Read and Write return ErrTimeout instead, and Serve answers.
 	Deadline time.Time
 	// RetryBuffer is how many request body bytes are kept so the request
 	// can be sent again to another upstream; 0 disables retries. A body
@@ -102,10 +103,11 @@ type Observer interface {
 	RequestData(p []byte)
 	// ResponseHeaders sees the upstream's response headers before they
 	// go to the client. endStream marks a headers-only answer (a gRPC
-	// trailers-only status). Returning a non-nil Attempt retries the
-	// request there instead (allowed only while the whole body is held:
-	// Retryable reports that), and the answer is dropped.
-	ResponseHeaders(status int, h []hpack.HeaderField, endStream bool) *Attempt
+	// trailers-only status). retryable says the whole request is still
+	// held and an attempt is left; then returning a non-nil Attempt
+	// retries the request there instead, and the answer is dropped. When
+	// retryable is false the result is ignored.
+	ResponseHeaders(status int, h []hpack.HeaderField, endStream, retryable bool) *Attempt
 	// ResponseData sees each DATA payload of the answer.
 	ResponseData(p []byte)
 	// Trailers sees the answer's trailers.

@@ -207,7 +207,7 @@ func (o *recObserver) RequestData(p []byte) {
 	o.mu.Unlock()
 }
 
-func (o *recObserver) ResponseHeaders(status int, h []hpack.HeaderField, end bool) *Attempt {
+func (o *recObserver) ResponseHeaders(status int, h []hpack.HeaderField, end, _ bool) *Attempt {
 	o.mu.Lock()
 	o.status = status
 	o.mu.Unlock()

@@ -41,10 +41,13 @@ func (s serveStream) Read(p []byte) (int, error) {
 	st := s.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	for st.reqSent == st.reqRecv && !st.reqEnd && !st.done {
+	for st.reqSent == st.reqRecv && !st.reqEnd && !st.done && !st.expired {
 		st.cond.Wait()
 	}
 	if st.reqSent == st.reqRecv {
+		if st.expired && !st.reqEnd {
+			return 0, ErrTimeout
+		}
 		if st.reqEnd {
 			return 0, io.EOF
 		}
@@ -95,9 +98,12 @@ func (s serveStream) Write(p []byte) (int, error) {
 	}
 	written := 0
 	for written < len(p) {
-		for !st.done && !st.respEnd && len(st.respQ)-st.respOff >= limit {
+		for !st.done && !st.respEnd && !st.expired && len(st.respQ)-st.respOff >= limit {
 			wk.flush() // before sleeping
 			st.cond.Wait()
+		}
+		if st.expired && !st.done && len(st.respQ)-st.respOff >= limit {
+			return written, ErrTimeout
 		}
 		if st.done || st.clientGone {
 			return written, errStreamDone

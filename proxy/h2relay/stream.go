@@ -35,6 +35,7 @@ type stream struct {
 	retryBuf                        int
 	maxBody                         int64
 	timer                           *time.Timer
+	expired                         bool // a Serve stream's deadline passed
 	attempts                        int
 
 	// Request body. reqBuf holds the bytes from absolute offset reqBase to
@@ -553,7 +554,12 @@ func (st *stream) finish(err error, code http2.ErrCode, wk *worker) {
 func (st *stream) onDeadline() {
 	wk := getWorker()
 	st.mu.Lock()
-	if !st.done {
+	if st.kind == kindServe {
+		// Serve answers for itself: its blocked Read or Write returns
+		// ErrTimeout, and it decides what the client gets.
+		st.expired = true
+		st.cond.Broadcast()
+	} else if !st.done {
 		if !st.headersSent {
 			st.failAttempt(ErrTimeout, wk)
 		} else {
@@ -589,7 +595,8 @@ func (st *stream) onRespHeaders(f *http2.MetaHeadersFrame, wk *worker) {
 		}
 		h := f.RegularFields()
 		if st.obs != nil {
-			if a := st.obs.ResponseHeaders(status, h, end); a != nil && a.Upstream != nil && st.retryable() && st.attempts < maxAttempts {
+			retry := st.retryable() && st.attempts < maxAttempts
+			if a := st.obs.ResponseHeaders(status, h, end, retry); a != nil && a.Upstream != nil && retry {
 				st.detach(http2.ErrCodeCancel, wk)
 				st.attempt(a.Upstream, a.ResponseHeader, wk)
 				return
