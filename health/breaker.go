@@ -54,11 +54,14 @@ type circuit struct {
 }
 
 // newBreaker builds a closed breaker from cfg. changed is called after each
-// state change of the live circuit; publish (nil: nothing) after each sync
+// state change of the live circuit (nil: nothing); publish (nil: nothing) after each sync
 // of the mirror, to set the breaker's gauges.
 func newBreaker(cfg configs.CircuitBreaker, publish func(), changed func(circuitbreaker.State)) *Breaker {
 	if publish == nil {
 		publish = func() {}
+	}
+	if changed == nil {
+		changed = func(circuitbreaker.State) {}
 	}
 	b := &Breaker{publish: publish, changed: changed}
 	b.cur.Store(b.build(cfg))

@@ -52,9 +52,10 @@ func (t *target) routable() bool {
 }
 
 // publishBreaker sets t's breaker gauges from its breaker state and health.
-// t.breaker is nil only while newTarget builds it.
+// t.breaker is nil only while newTarget builds it, t.series until the
+// target is adopted.
 func (t *target) publishBreaker() {
-	if t.breaker == nil {
+	if t.breaker == nil || t.series == nil {
 		return
 	}
 	t.series.setBreaker(t.breaker.State, t.healthy.Load)
