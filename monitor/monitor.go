@@ -261,8 +261,7 @@ func (p *Plan) Commit() {
 // configureQueue creates the queue on the first call and logs later
 // changes, which need a restart.
 func (m *Monitor) configureQueue(s configs.Sampling) {
-	size := orDefault(s.QueueSize, configs.DefaultQueueSize)
-	workers := orDefault(s.Workers, configs.DefaultSamplingWorkers)
+	size, workers := s.QueueSize, s.Workers
 	q := m.queue.Load()
 	if q == nil {
 		m.queue.Store(&sampleQueue{ch: make(chan *Sample, size), workers: workers})
