@@ -76,13 +76,9 @@ func (b *Breaker) build(cfg configs.CircuitBreaker) *circuit {
 			c.failing[s/64] |= 1 << (s % 64)
 		}
 	}
-	ratio := cfg.FailureRatio
-	if ratio <= 0 || ratio > 1 {
-		ratio = configs.DefaultFailureRatio
-	}
 	c.cb = circuitbreaker.NewBuilder[any]().
-		WithFailureRateThreshold(ratio, atLeast1(cfg.MinRequests), orDefault(cfg.Window, configs.DefaultBreakerWindow)).
-		WithDelay(orDefault(cfg.OpenFor, configs.DefaultOpenFor)).
+		WithFailureRateThreshold(cfg.FailureRatio, atLeast1(cfg.MinRequests), cfg.Window).
+		WithDelay(cfg.OpenFor).
 		WithSuccessThreshold(atLeast1(cfg.HalfOpenRequests)).
 		OnStateChanged(func(e circuitbreaker.StateChangedEvent) {
 			if b.cur.Load() == c {

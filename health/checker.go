@@ -36,13 +36,13 @@ type Target struct {
 	Addr string
 	// Protocol is the model's inference protocol.
 	Protocol configs.Protocol
-	// Health configures the probes. An empty Path probes the gRPC health
-	// service; zero Interval and Timeout mean the configs defaults (5s, 1s);
-	// thresholds below 1 mean 1.
+	// Health configures the probes, as a parsed config gives it (configs
+	// applies the defaults; zero is not "the default" here). An empty Path
+	// probes the gRPC health service.
 	Health configs.Health
-	// Breaker configures the circuit breaker. Zero fields mean the configs
-	// defaults; nil FailureStatuses means no status is a failure (only
-	// errors are).
+	// Breaker configures the circuit breaker, as a parsed config gives it;
+	// an empty FailureStatuses means no status is a failure (only errors
+	// are).
 	Breaker configs.CircuitBreaker
 }
 
