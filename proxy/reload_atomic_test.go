@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"github.com/vaneproxy/vane/configs"
 	"github.com/vaneproxy/vane/health"
 	"github.com/vaneproxy/vane/monitor"
+	"github.com/vaneproxy/vane/monitor/decode"
 )
 
 // atomicConfig is model iris with v1 and v2 (and v3 when v3URL is set),
@@ -239,4 +242,49 @@ func TestFailedReloadChangesNothing(t *testing.T) {
 	require.Eventually(t, func() bool { return b3hits.Load() > 0 }, 5*time.Second, 5*time.Millisecond,
 		"the new endpoint is probed once committed")
 	assert.Contains(t, metricsText(t, v.admin), "vane_config_last_reload_successful 1")
+}
+
+// A weight change that the running vane cannot apply (here: its monitor's
+// reference file went away) is refused before the file is written: the
+// file, the journal and the served config stay as they were, instead of
+// a file that says one thing and a vane that serves another.
+func TestWeightChangeThatCannotApplyLeavesTheFile(t *testing.T) {
+	b1, b2 := backend(t, "v1"), backend(t, "v2")
+	dir := t.TempDir()
+	ref := filepath.Join(dir, "ref.json")
+	var profile bytes.Buffer
+	_, err := monitor.BuildProfile(strings.NewReader(strings.Repeat(`{"instances":[[1,2,3,4]]}`+"\n", 20)),
+		&decode.Spec{Protocol: configs.ProtocolKServeV1, Features: []string{"a", "b", "c", "d"}}, &profile)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(ref, profile.Bytes(), 0o600))
+	path := writeConfig(t, atomicConfig(b1.URL, b2.URL, "", 90, 50, "file: "+ref, 0, "2s"))
+	v := startVaneFile(t, path, Options{RolloutTick: -1})
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+	hash := v.srv.Status().ConfigHash
+
+	require.NoError(t, os.Remove(ref))
+	code, body := adminDo(t, http.MethodPut, v.admin+"/models/iris/weights", `{"v1":50,"v2":50}`, nil)
+	assert.Equal(t, http.StatusInternalServerError, code)
+	assert.Contains(t, body["error"], "the file is unchanged")
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, string(before), string(after))
+	assert.Equal(t, "v1=90 v2=10", servedWeights(v.srv))
+	assert.Equal(t, hash, v.srv.Status().ConfigHash)
+	ed, err := v.srv.weightEditor()
+	require.NoError(t, err)
+	hist, err := ed.History("iris")
+	require.NoError(t, err)
+	assert.Empty(t, hist, "nothing was changed, nothing is journaled")
+
+	// With the reference back, the same change applies, file and vane alike.
+	require.NoError(t, os.WriteFile(ref, profile.Bytes(), 0o600))
+	code, body = adminDo(t, http.MethodPut, v.admin+"/models/iris/weights", `{"v1":50,"v2":50}`, nil)
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, "v1=50 v2=50", servedWeights(v.srv))
+	assert.Equal(t, v.srv.Status().ConfigHash, body["config_hash"])
+	cfg, _, err := configs.Load(path)
+	require.NoError(t, err)
+	assert.Equal(t, "v1=50 v2=50", configs.FormatWeights(configs.WeightsOf(cfg)[0].Versions))
 }
