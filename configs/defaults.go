@@ -174,6 +174,7 @@ func monitorDefaults(mon *Monitor, idx nodeIndex, path string) {
 	setDefault(&mon.Consecutive, idx, at("consecutive"), DefaultConsecutive)
 	setDefault(&mon.Correction, idx, at("correction"), DefaultCorrection)
 	setDefault(&mon.AlertOn, idx, at("alert_on"), DefaultAlertOn())
+	setDefault(&mon.AlertSeverity, idx, at("alert_severity"), DefaultAlertSeverity)
 	setDefault(&mon.Detector, idx, at("detector"), DefaultDetector)
 	setDefault(&mon.FalseAlarmRate, idx, at("false_alarm_rate"), DefaultFalseAlarmRate)
 

@@ -103,7 +103,7 @@ func TestDefaults(t *testing.T) {
 				Detector: DetectorCUSUM, FalseAlarmRate: 0.001,
 				Correction: "bonferroni",
 				Thresholds: Thresholds{KS: 0.01, Chi2: 0.01, PSI: 0.2, JS: 0.1, Wasserstein: 0.1},
-				AlertOn:    []string{"ks", "chi2"}},
+				AlertOn:    []string{"ks", "chi2"}, AlertSeverity: "warning"},
 			Limits: Limits{EndpointConcurrency: 0, MaxResponseBytes: 64 << 20},
 		}},
 	}

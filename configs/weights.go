@@ -99,6 +99,13 @@ type WeightEditor struct {
 	Path string
 	// Now stamps journal entries; nil is time.Now.
 	Now func() time.Time
+	// Apply, when set, applies the edited config as the file is written,
+	// for a running vane that serves the file: it gets the new config and
+	// bytes and the write of the file, prepares everything that can fail,
+	// then calls write, and commits only when write succeeded. When Apply
+	// fails, the file is unchanged unless write succeeded (which Apply
+	// then says in its error). nil writes the file alone.
+	Apply func(cfg *Config, raw []byte, write func() error) error
 }
 
 // Change is the outcome of an edit: the model's weights before and after,
@@ -287,7 +294,13 @@ func (e *WeightEditor) edit(model, who, note string, decide func([]VersionWeight
 		if got := WeightsOf(ncfg)[mi].Versions; !sameWeights(got, after) {
 			return Change{}, fmt.Errorf("internal error: the edited file reads %s, not %s; the file is unchanged", FormatWeights(got), FormatWeights(after))
 		}
-		if err := writeAtomic(target, out); err != nil {
+		write := func() error { return writeAtomic(target, out) }
+		if e.Apply != nil {
+			err = e.Apply(ncfg, out, write)
+		} else {
+			err = write()
+		}
+		if err != nil {
 			return Change{}, err
 		}
 		ch.Hash, ch.Changed = Hash(out), true

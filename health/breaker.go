@@ -54,11 +54,14 @@ type circuit struct {
 }
 
 // newBreaker builds a closed breaker from cfg. changed is called after each
-// state change of the live circuit; publish (nil: nothing) after each sync
+// state change of the live circuit (nil: nothing); publish (nil: nothing) after each sync
 // of the mirror, to set the breaker's gauges.
 func newBreaker(cfg configs.CircuitBreaker, publish func(), changed func(circuitbreaker.State)) *Breaker {
 	if publish == nil {
 		publish = func() {}
+	}
+	if changed == nil {
+		changed = func(circuitbreaker.State) {}
 	}
 	b := &Breaker{publish: publish, changed: changed}
 	b.cur.Store(b.build(cfg))
@@ -73,13 +76,9 @@ func (b *Breaker) build(cfg configs.CircuitBreaker) *circuit {
 			c.failing[s/64] |= 1 << (s % 64)
 		}
 	}
-	ratio := cfg.FailureRatio
-	if ratio <= 0 || ratio > 1 {
-		ratio = configs.DefaultFailureRatio
-	}
 	c.cb = circuitbreaker.NewBuilder[any]().
-		WithFailureRateThreshold(ratio, atLeast1(cfg.MinRequests), orDefault(cfg.Window, configs.DefaultBreakerWindow)).
-		WithDelay(orDefault(cfg.OpenFor, configs.DefaultOpenFor)).
+		WithFailureRateThreshold(cfg.FailureRatio, atLeast1(cfg.MinRequests), cfg.Window).
+		WithDelay(cfg.OpenFor).
 		WithSuccessThreshold(atLeast1(cfg.HalfOpenRequests)).
 		OnStateChanged(func(e circuitbreaker.StateChangedEvent) {
 			if b.cur.Load() == c {

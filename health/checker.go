@@ -36,13 +36,13 @@ type Target struct {
 	Addr string
 	// Protocol is the model's inference protocol.
 	Protocol configs.Protocol
-	// Health configures the probes. An empty Path probes the gRPC health
-	// service; zero Interval and Timeout mean the configs defaults (5s, 1s);
-	// thresholds below 1 mean 1.
+	// Health configures the probes, as a parsed config gives it (configs
+	// applies the defaults; zero is not "the default" here). An empty Path
+	// probes the gRPC health service.
 	Health configs.Health
-	// Breaker configures the circuit breaker. Zero fields mean the configs
-	// defaults; nil FailureStatuses means no status is a failure (only
-	// errors are).
+	// Breaker configures the circuit breaker, as a parsed config gives it;
+	// an empty FailureStatuses means no status is a failure (only errors
+	// are).
 	Breaker configs.CircuitBreaker
 }
 
@@ -115,40 +115,99 @@ func NewChecker(opts Options) (*Checker, error) {
 	return c, nil
 }
 
-// Update sets the watched endpoints. A new key is probed at once and is not
-// healthy until its first probe passes; that first pass makes it healthy at
-// once, later changes need the thresholds. A removed key's goroutines end
-// (in the background; an in-flight probe is cancelled), its connections
-// close and its metric series are deleted. A surviving key keeps
-// its health, threshold counts and breaker: changed probe settings restart
-// its prober, which probes at once; a changed breaker config rebuilds the
-// breaker, which loses its rolling window's counts but keeps its state (an
-// open breaker stays open for a fresh open_for). When keys repeat in
-// targets, the last one wins.
-func (c *Checker) Update(targets []Target) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// Update sets the watched endpoints: Prepare(targets).Commit(). A new key
+// is probed at once and is not healthy until its first probe passes; that
+// first pass makes it healthy at once, later changes need the thresholds. A
+// removed key's goroutines end (in the background; an in-flight probe is
+// cancelled), its connections close and its metric series are deleted. A
+// surviving key keeps its health, threshold counts and breaker: changed
+// probe settings restart its prober, which probes at once; a changed breaker
+// config rebuilds the breaker, which loses its rolling window's counts but
+// keeps its state (an open breaker stays open for a fresh open_for). When
+// keys repeat in targets, the last one wins.
+func (c *Checker) Update(targets []Target) { c.Prepare(targets).Commit() }
+
+// Plan is a set of endpoints prepared by Checker.Prepare and not applied
+// yet: until Commit nothing is probed, no metric series appears and the
+// surviving keys keep their settings. A Plan that is never committed is
+// dropped with nothing to undo.
+type Plan struct {
+	c *Checker
+	// targets are the new set in order, a key at most once (the last of
+	// its repeats); next maps each key to its state, a kept one or a new
+	// one built by Prepare.
+	targets []Target
+	next    map[string]*target
+	fresh   map[string]bool // keys that Prepare created
+}
+
+// Prepare builds the state of targets off to the side (see Update for what
+// survives). It changes nothing that the Checker serves; Commit applies it.
+// Prepare and Commit of one Checker are serialised by the caller: a Plan is
+// committed before the next one is prepared (Update does both at once).
+func (c *Checker) Prepare(targets []Target) *Plan {
 	old := *c.view.Load()
-	next := make(map[string]*target, len(targets))
+	p := &Plan{c: c, next: make(map[string]*target, len(targets)), fresh: map[string]bool{}}
+	at := make(map[string]int, len(targets))
 	for _, nt := range targets {
 		if nt.Key == "" {
 			nt.Key = Key(nt.Model, nt.Version, nt.URL)
 		}
-		if t, ok := next[nt.Key]; ok { // a repeated key: keep one target
-			c.update(t, nt)
+		if i, ok := at[nt.Key]; ok { // a repeated key: the last one wins
+			p.targets[i] = nt
 			continue
 		}
+		at[nt.Key] = len(p.targets)
+		p.targets = append(p.targets, nt)
+	}
+	for _, nt := range p.targets {
 		t, ok := old[nt.Key]
 		if !ok {
-			t = c.newTarget(nt)
+			t = newTarget(nt)
+			p.fresh[nt.Key] = true
+		}
+		p.next[nt.Key] = t
+	}
+	return p
+}
+
+// Breaker is the request-path handle of key's breaker once p is committed
+// (the same handle as today's for a surviving key); nil for a key p does
+// not hold.
+func (p *Plan) Breaker(key string) *Breaker {
+	if t := p.next[key]; t != nil {
+		return t.breaker
+	}
+	return nil
+}
+
+// Routable is Checker.Routable as it will be right after Commit: a new key
+// is not routable, a surviving one keeps its current value.
+func (p *Plan) Routable(key string) bool {
+	t := p.next[key]
+	return t != nil && t.routable()
+}
+
+// Commit applies p: the new keys get their metric series and start probing
+// (under Run), the surviving ones take their new settings, the removed ones
+// stop. It cannot fail.
+func (p *Plan) Commit() {
+	c := p.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := *c.view.Load()
+	for _, nt := range p.targets {
+		t := p.next[nt.Key]
+		if p.fresh[nt.Key] {
+			c.adopt(t)
 			if c.runCtx != nil {
 				c.start(t)
 			}
 		} else {
 			c.update(t, nt)
 		}
-		next[nt.Key] = t
 	}
+	next := p.next
 	c.view.Store(&next)
 
 	versions := map[[2]string]bool{}
@@ -169,17 +228,24 @@ func (c *Checker) Update(targets []Target) {
 	}
 }
 
-// newTarget creates the state of a new key, not healthy, breaker closed.
-func (c *Checker) newTarget(nt Target) *target {
+// newTarget creates the state of a new key, not healthy, breaker closed;
+// adopt makes it the Checker's.
+func newTarget(nt Target) *target {
 	t := &target{
 		key: nt.Key, model: nt.Model, version: nt.Version, url: nt.URL,
 		cfg:    nt,
 		notify: make(chan struct{}, 1),
 	}
-	t.series = c.metrics.forEndpoint(nt.Model, nt.Version, nt.URL)
-	t.breaker = newBreaker(nt.Breaker, t.publishBreaker, c.breakerListener(t))
-	t.publishBreaker()
+	t.breaker = newBreaker(nt.Breaker, t.publishBreaker, nil)
 	return t
+}
+
+// adopt gives a target from newTarget its metric series and its breaker
+// listener, and publishes its breaker state. Requires c.mu.
+func (c *Checker) adopt(t *target) {
+	t.series = c.metrics.forEndpoint(t.model, t.version, t.url)
+	t.breaker.changed = c.breakerListener(t)
+	t.publishBreaker()
 }
 
 // update applies new settings to a surviving target. Requires c.mu.

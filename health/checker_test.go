@@ -62,7 +62,8 @@ func TestThresholds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			tg := Target{Key: "k", Model: "m", Version: "v", URL: "http://x", Health: fastHealth(tt.healthy, tt.unhealthy)}
+			tg := Target{Key: "k", Model: "m", Version: "v", URL: "http://x", Health: fastHealth(tt.healthy, tt.unhealthy),
+				Breaker: testBreaker()}
 			f.Update([]Target{tg})
 			target := f.lookup("k")
 			var got []byte

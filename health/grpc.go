@@ -28,7 +28,7 @@ type grpcProber struct {
 
 func newGRPCProber(t Target) *grpcProber {
 	p := &grpcProber{addr: t.Addr}
-	interval := orDefault(t.Health.Interval, defaultInterval)
+	interval := t.Health.Interval
 	conn, err := grpc.NewClient(t.Addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithNoProxy(),
@@ -43,7 +43,7 @@ func newGRPCProber(t Target) *grpcProber {
 				Jitter:     0.2,
 				MaxDelay:   interval,
 			},
-			MinConnectTimeout: orDefault(t.Health.Timeout, defaultTimeout),
+			MinConnectTimeout: t.Health.Timeout,
 		}),
 	)
 	if err != nil {

@@ -53,7 +53,7 @@ func TestGRPCProbe(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := newGRPCBackend(t, tt.status)
-			p := newProber(grpcTarget(b, configs.Health{Timeout: time.Second}))
+			p := newProber(grpcTarget(b, configs.Health{Interval: configs.DefaultHealthInterval, Timeout: time.Second}))
 			defer p.close()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
@@ -72,7 +72,7 @@ func TestGRPCProbeNoServer(t *testing.T) {
 	require.NoError(t, err)
 	addr := lis.Addr().String()
 	require.NoError(t, lis.Close())
-	p := newProber(Target{Scheme: "h2c", Addr: addr, Health: configs.Health{Timeout: time.Second}})
+	p := newProber(Target{Scheme: "h2c", Addr: addr, Health: configs.Health{Interval: configs.DefaultHealthInterval, Timeout: time.Second}})
 	defer p.close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()

@@ -57,7 +57,7 @@ func newHTTPProber(t Target) *httpProber {
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 1,
-		IdleConnTimeout:     2*orDefault(t.Health.Interval, defaultInterval) + 30*time.Second,
+		IdleConnTimeout:     2*t.Health.Interval + 30*time.Second,
 		DisableCompression:  true,
 	}
 	if t.Scheme == "h2c" {

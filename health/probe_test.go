@@ -64,7 +64,7 @@ func TestHTTPProbeRequest(t *testing.T) {
 	t.Setenv("HTTP_PROXY", "http://127.0.0.1:1") // must be ignored
 	t.Setenv("http_proxy", "http://127.0.0.1:1")
 	tg := Target{Scheme: "http", Addr: strings.TrimPrefix(srv.URL, "http://"),
-		Health: configs.Health{Path: "/v1/models/iris", Timeout: time.Second}}
+		Health: configs.Health{Path: "/v1/models/iris", Interval: configs.DefaultHealthInterval, Timeout: time.Second}}
 	p := newProber(tg)
 	defer p.close()
 	for range 3 {
@@ -88,7 +88,7 @@ func TestH2CProbe(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	tg := Target{Scheme: "h2c", Addr: strings.TrimPrefix(srv.URL, "http://"),
-		Health: configs.Health{Path: "/ready", Timeout: time.Second}}
+		Health: configs.Health{Path: "/ready", Interval: configs.DefaultHealthInterval, Timeout: time.Second}}
 	p := newProber(tg)
 	defer p.close()
 	require.NoError(t, p.probe(context.Background()))
@@ -99,7 +99,7 @@ func TestHTTPProbeUnreachable(t *testing.T) {
 	b := newBackend(t, 200)
 	addr := b.addr()
 	b.Close()
-	p := newProber(Target{Scheme: "http", Addr: addr, Health: configs.Health{Path: "/"}})
+	p := newProber(Target{Scheme: "http", Addr: addr, Health: configs.Health{Path: "/", Interval: configs.DefaultHealthInterval, Timeout: configs.DefaultHealthTimeout}})
 	defer p.close()
 	assert.Error(t, p.probe(context.Background()))
 }

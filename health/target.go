@@ -14,12 +14,6 @@ import (
 	"github.com/vaneproxy/vane/configs"
 )
 
-// The probe settings a zero field of configs.Health stands for.
-const (
-	defaultInterval = configs.DefaultHealthInterval
-	defaultTimeout  = configs.DefaultHealthTimeout
-)
-
 // target is the long-lived state of one watched endpoint.
 type target struct {
 	key                 string
@@ -52,9 +46,10 @@ func (t *target) routable() bool {
 }
 
 // publishBreaker sets t's breaker gauges from its breaker state and health.
-// t.breaker is nil only while newTarget builds it.
+// t.breaker is nil only while newTarget builds it, t.series until the
+// target is adopted.
 func (t *target) publishBreaker() {
-	if t.breaker == nil {
+	if t.breaker == nil || t.series == nil {
 		return
 	}
 	t.series.setBreaker(t.breaker.State, t.healthy.Load)
@@ -96,7 +91,7 @@ func (c *Checker) probeLoop(ctx context.Context, t *target, cfg Target, prev <-c
 	}
 	p := c.newProber(cfg)
 	defer p.close()
-	interval := orDefault(cfg.Health.Interval, defaultInterval)
+	interval := cfg.Health.Interval
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -112,7 +107,7 @@ func (c *Checker) probeLoop(ctx context.Context, t *target, cfg Target, prev <-c
 
 // probeOnce sends one probe and applies the thresholds.
 func (c *Checker) probeOnce(ctx context.Context, t *target, cfg Target, p prober) {
-	pctx, cancel := context.WithTimeout(ctx, orDefault(cfg.Health.Timeout, defaultTimeout))
+	pctx, cancel := context.WithTimeout(ctx, cfg.Health.Timeout)
 	start := c.now()
 	err := p.probe(pctx)
 	cancel()
@@ -217,11 +212,4 @@ func (c *Checker) breakerListener(t *target) func(circuitbreaker.State) {
 		c.log.Log(context.Background(), level, "circuit breaker state changed", append(t.attrs(), "to", to.String())...)
 		t.wake()
 	}
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
 }

@@ -139,8 +139,10 @@ models:
 	f := newFixture(t, Options{})
 	require.NoError(t, f.m.Configure(cfg))
 	set := f.m.snap.Load().models["iris"].set
-	assert.Equal(t, newSettings(&configs.Model{Monitor: configs.Monitor{Window: 100}}).thresholds, set.thresholds,
-		"parsed defaults equal the monitor's own")
+	assert.Equal(t, config(model("iris", configs.Monitor{Window: 100}, "v1")).Models[0].Monitor.Thresholds,
+		configs.Thresholds{KS: set.thresholds[methodKS], PSI: set.thresholds[methodPSI], JS: set.thresholds[methodJS],
+			Wasserstein: set.thresholds[methodWasserstein], Chi2: set.thresholds[methodChi2]},
+		"parsed defaults equal those of configs.ApplyDefaults")
 	assert.Equal(t, 10, set.bins)
 	assert.Equal(t, 2, set.consecutive)
 	assert.Equal(t, configs.CorrectionBonferroni, set.correction)

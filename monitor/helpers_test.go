@@ -192,9 +192,13 @@ func testOf(t *testing.T, fr FeatureReport, method string) TestReport {
 	return TestReport{}
 }
 
-// config is a valid config of the given models, one worker.
+// config is a config of the given models, one worker, with its defaults
+// applied as configs.Parse applies them: the monitor takes its settings as
+// they are.
 func config(models ...configs.Model) *configs.Config {
-	return &configs.Config{Sampling: configs.Sampling{QueueSize: 4096, Workers: 1}, Models: models}
+	c := &configs.Config{Sampling: configs.Sampling{QueueSize: 4096, Workers: 1}, Models: models}
+	configs.ApplyDefaults(c)
+	return c
 }
 
 // model is a kserve-v1 model with versions named as given.

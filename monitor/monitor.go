@@ -143,29 +143,60 @@ func (m *Monitor) queueCap() float64 {
 // A reference file that cannot be loaded fails Configure, naming the file,
 // and nothing changes. sampling.queue_size and sampling.workers are fixed
 // by the first Configure; a later change is logged as needing a restart.
+//
+// Configure is Prepare followed by Plan.Commit.
 func (m *Monitor) Configure(cfg *configs.Config) error {
-	if cfg == nil {
-		return errors.New("monitor: nil config")
+	p, err := m.Prepare(cfg)
+	if err != nil {
+		return err
 	}
+	p.Commit()
+	return nil
+}
+
+// Plan is a config prepared by Monitor.Prepare: what could fail (reading
+// reference files) is done, nothing is applied yet.
+type Plan struct {
+	m      *Monitor
+	cfg    *configs.Config
+	sets   []settings
+	files  []*profileFile
+	hashes []string
+}
+
+// Prepare does the part of Configure that can fail: it derives each
+// model's settings and reads its reference file. It changes nothing the
+// Monitor serves; a Plan that is never committed is dropped with nothing to
+// undo. Plans are committed in the order they were prepared, one Prepare
+// and Commit at a time (the caller serialises them; Configure does both).
+func (m *Monitor) Prepare(cfg *configs.Config) (*Plan, error) {
+	if cfg == nil {
+		return nil, errors.New("monitor: nil config")
+	}
+	p := &Plan{m: m, cfg: cfg, sets: make([]settings, len(cfg.Models)),
+		files: make([]*profileFile, len(cfg.Models)), hashes: make([]string, len(cfg.Models))}
+	for i := range cfg.Models {
+		mc := &cfg.Models[i]
+		p.sets[i] = newSettings(mc)
+		if p.sets[i].refMode != refFile {
+			continue
+		}
+		f, hash, err := readProfile(p.sets[i].refFile, MaxProfileValues)
+		if err != nil {
+			return nil, fmt.Errorf("monitor: model %s: reference file %s: %w", mc.Name, p.sets[i].refFile, err)
+		}
+		p.files[i], p.hashes[i] = f, hash
+	}
+	return p, nil
+}
+
+// Commit applies a prepared config (see Configure for what each version
+// keeps). It cannot fail.
+func (p *Plan) Commit() {
+	m, cfg, sets, files, hashes := p.m, p.cfg, p.sets, p.files, p.hashes
 	m.cfgMu.Lock()
 	defer m.cfgMu.Unlock()
 
-	// What can fail comes first, so that a failure changes nothing.
-	sets := make([]settings, len(cfg.Models))
-	files := make([]*profileFile, len(cfg.Models))
-	hashes := make([]string, len(cfg.Models))
-	for i := range cfg.Models {
-		mc := &cfg.Models[i]
-		sets[i] = newSettings(mc)
-		if sets[i].refMode != refFile {
-			continue
-		}
-		p, hash, err := readProfile(sets[i].refFile, MaxProfileValues)
-		if err != nil {
-			return fmt.Errorf("monitor: model %s: reference file %s: %w", mc.Name, sets[i].refFile, err)
-		}
-		files[i], hashes[i] = p, hash
-	}
 	m.configureQueue(cfg.Sampling)
 
 	old := m.snap.Load()
@@ -225,14 +256,12 @@ func (m *Monitor) Configure(cfg *configs.Config) error {
 			close(m.ready)
 		}
 	}
-	return nil
 }
 
 // configureQueue creates the queue on the first call and logs later
 // changes, which need a restart.
 func (m *Monitor) configureQueue(s configs.Sampling) {
-	size := orDefault(s.QueueSize, configs.DefaultQueueSize)
-	workers := orDefault(s.Workers, configs.DefaultSamplingWorkers)
+	size, workers := s.QueueSize, s.Workers
 	q := m.queue.Load()
 	if q == nil {
 		m.queue.Store(&sampleQueue{ch: make(chan *Sample, size), workers: workers})

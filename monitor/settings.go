@@ -47,9 +47,9 @@ func (r refMode) String() string {
 }
 
 // settings are one model's monitor settings as the monitor uses them,
-// derived from the config. A zero field of a config built in code (not
-// parsed) takes the documented default, so that configs.Parse and tests
-// agree; a parsed config has every default filled already.
+// derived from the config. The config's defaults are applied (configs.Parse,
+// or configs.ApplyDefaults for one built in code): the values are used as
+// they are.
 type settings struct {
 	spec *decode.Spec
 
@@ -93,39 +93,35 @@ func newSettings(mc *configs.Model) settings {
 			Paths:          maps.Clone(mon.Paths),
 			PredictionPath: mon.PredictionPath,
 		},
-		window:      orDefault(mon.Window, configs.DefaultWindow),
+		window:      mon.Window,
+		minWindow:   mon.MinWindow,
 		maxAge:      mon.MaxAge,
-		bins:        orDefault(mon.Bins, configs.DefaultBins),
-		consecutive: orDefault(mon.Consecutive, configs.DefaultConsecutive),
-		correction:  orDefault(mon.Correction, configs.DefaultCorrection),
+		bins:        mon.Bins,
+		consecutive: mon.Consecutive,
+		correction:  mon.Correction,
 		webhookURL:  mon.WebhookURL,
 		alertShape:  newAlertShape(mon),
 
-		detector:       orDefault(mon.Detector, configs.DefaultDetector),
-		falseAlarmRate: orDefault(mon.FalseAlarmRate, configs.DefaultFalseAlarmRate),
+		detector:       mon.Detector,
+		falseAlarmRate: mon.FalseAlarmRate,
 	}
-	s.minWindow = orDefault(mon.MinWindow, min(configs.DefaultMinWindow, s.window))
 	switch ref := mon.Reference; {
 	case ref.File != "":
 		s.refMode, s.refFile = refFile, ref.File
 	case ref.Version != "":
 		s.refMode, s.refVersion = refVersion, ref.Version
 	default:
-		s.refMode, s.warmup = refWarmup, orDefault(ref.Warmup, configs.DefaultWarmup)
+		s.refMode, s.warmup = refWarmup, ref.Warmup
 	}
 	th := mon.Thresholds
 	s.thresholds = [numMethods]float64{
-		methodKS:          orDefault(th.KS, configs.DefaultThresholdKS),
-		methodPSI:         orDefault(th.PSI, configs.DefaultThresholdPSI),
-		methodJS:          orDefault(th.JS, configs.DefaultThresholdJS),
-		methodWasserstein: orDefault(th.Wasserstein, configs.DefaultThresholdWasserstein),
-		methodChi2:        orDefault(th.Chi2, configs.DefaultThresholdChi2),
+		methodKS:          th.KS,
+		methodPSI:         th.PSI,
+		methodJS:          th.JS,
+		methodWasserstein: th.Wasserstein,
+		methodChi2:        th.Chi2,
 	}
-	alertOn := mon.AlertOn
-	if len(alertOn) == 0 {
-		alertOn = configs.DefaultAlertOn()
-	}
-	for _, name := range alertOn {
+	for _, name := range mon.AlertOn {
 		if i := slices.Index(methodNames[:], name); i >= 0 {
 			s.alertOn[i] = true
 		}
@@ -167,12 +163,4 @@ func (s *settings) refKey(fileHash string) string {
 // live window (its rows so far are dropped) and keeps the rest.
 func (s *settings) windowKey() string {
 	return fmt.Sprintf("%d\x00%d\x00%d", s.window, s.minWindow, s.maxAge)
-}
-
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }

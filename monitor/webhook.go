@@ -2,7 +2,6 @@ package monitor
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -90,7 +89,7 @@ type alertShape struct {
 // generator_url. Validation has checked that every variable is set; one
 // unset since expands to "".
 func newAlertShape(mon *configs.Monitor) *alertShape {
-	s := &alertShape{severity: cmp.Or(mon.AlertSeverity, configs.DefaultAlertSeverity)}
+	s := &alertShape{severity: mon.AlertSeverity}
 	if len(mon.AlertLabels) > 0 {
 		s.labels = make(map[string]string, len(mon.AlertLabels))
 		for k, v := range mon.AlertLabels {

@@ -45,7 +45,7 @@ func TestAlertShapeDefaults(t *testing.T) {
 	a := alertOf(alertEvent{model: "m", version: "v1", feature: "x", firing: true})
 	assert.Equal(t, "warning", a.Labels["severity"])
 	assert.Empty(t, a.GeneratorURL)
-	a = alertOf(alertEvent{model: "m", version: "v1", feature: "x", firing: true, shape: newAlertShape(&configs.Monitor{})})
+	a = alertOf(alertEvent{model: "m", version: "v1", feature: "x", firing: true, shape: newAlertShape(&config(model("m", configs.Monitor{}, "v1")).Models[0].Monitor)})
 	assert.Equal(t, "warning", a.Labels["severity"])
 	assert.Len(t, a.Labels, 5)
 }

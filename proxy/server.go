@@ -114,20 +114,14 @@ func New(cfg *configs.Config, raw []byte, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the drift monitor: %w", err)
 	}
-	if err := s.monitor.Configure(cfg); err != nil {
-		return nil, fmt.Errorf("configuring the drift monitor: %w", err)
-	}
 	if err := s.newRollouts(); err != nil {
 		return nil, err
 	}
-	snap, _, err := s.buildSnapshot(cfg, raw, nil)
+	plan, err := s.prepare(cfg, raw, nil)
 	if err != nil {
 		return nil, err
 	}
-	s.snap.Store(snap)
-	s.rollouts.Configure(cfg)
-	m.publishWeights(snap, nil)
-	m.reloaded(true, snap.loadedAt, true)
+	s.commit(plan)
 
 	s.h1 = &fasthttp.Server{
 		Handler:               s.serveHTTP1,
@@ -204,14 +198,11 @@ func (s *Server) apply(cfg *configs.Config, raw []byte) (string, error) {
 		s.log.Info("config unchanged; nothing to reload", "hash", h)
 		return h, nil
 	}
-	// The monitor is configured first: a reference file it cannot read
-	// rejects the whole config, and the old one keeps serving.
-	if err := s.monitor.Configure(cfg); err != nil {
-		err = fmt.Errorf("configuring the drift monitor: %w", err)
-		s.rejected(err)
-		return "", err
-	}
-	snap, gone, err := s.buildSnapshot(cfg, raw, prev)
+	// Prepare, then commit: every step that can fail (a reference file
+	// the monitor cannot read, an endpoint the routing table refuses) runs
+	// in prepare, which changes nothing, so a rejected config leaves the
+	// old one serving exactly as it was.
+	plan, err := s.prepare(cfg, raw, prev)
 	if err != nil {
 		s.rejected(err)
 		return "", err
@@ -221,18 +212,9 @@ func (s *Server) apply(cfg *configs.Config, raw []byte) (string, error) {
 			"listen", prev.cfg.Listen, "admin_listen", prev.cfg.Admin.Listen)
 	}
 	s.warnFixedAtStart(prev.cfg, cfg)
-	s.snap.Store(snap)
-	s.rollouts.Configure(cfg)
-	s.syncRoutable(snap)
-	s.metrics.publishWeights(snap, prev)
-	s.metrics.reloaded(true, snap.loadedAt, false)
-	// In-flight requests of removed endpoints hold their own references;
-	// only idle pooled connections are closed.
-	for _, u := range gone {
-		u.close()
-	}
-	s.log.Info("config loaded", "hash", snap.hash, "models", len(cfg.Models))
-	return snap.hash, nil
+	s.commit(plan)
+	s.log.Info("config loaded", "hash", plan.snap.hash, "models", len(cfg.Models))
+	return plan.snap.hash, nil
 }
 
 // Serve runs the data plane on ln until ctx is done, then stops accepting

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vaneproxy/vane/configs"
 	"github.com/vaneproxy/vane/health"
+	"github.com/vaneproxy/vane/monitor"
 	"github.com/vaneproxy/vane/routing"
 )
 
@@ -76,10 +77,51 @@ type upstream struct {
 
 func endpointKey(model, version, url string) string { return health.Key(model, version, url) }
 
-// buildSnapshot derives a snapshot from a validated config, reusing the
-// routing state and upstream pools of prev where keys survive. It returns
-// the upstreams of prev that are gone, for the caller to close.
-func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) (*snapshot, []*upstream, error) {
+// reloadPlan is a config prepared for serving, nothing of it visible yet:
+// the new snapshot (published by commit) and what commit hands over to the
+// long-lived parts of the Server.
+type reloadPlan struct {
+	snap *snapshot
+	prev *snapshot // nil for the first config
+	// monitor and health are the prepared monitor config and endpoint set.
+	monitor *monitor.Plan
+	health  *health.Plan
+	// upstreams are the new settings of every endpoint's transport, kept
+	// ones included; commit stores them.
+	upstreams []upstreamSettings
+	// newVersions and newEndpoints are the metrics slots of the snapshot
+	// that commit fills, because resolving a series makes it appear in
+	// /metrics: kept ones are filled by prepare.
+	newVersions  []versionSlot
+	newEndpoints []int // indexes of snap.endpoints
+	// gone are the upstreams of prev that the new snapshot drops, closed
+	// by commit.
+	gone []*upstream
+}
+
+// upstreamSettings are what a reload may change on an endpoint's transport.
+type upstreamSettings struct {
+	u     *upstream
+	lim   limiter
+	limN  int
+	slack int64
+}
+
+// versionSlot is a versionMetrics that commit resolves: model index mi,
+// version index vi (-1: the model's noVersion entry).
+type versionSlot struct{ mi, vi int }
+
+// prepare builds everything cfg needs off to the side: monitor settings
+// and reference files, the routing table, the endpoint set of health, the
+// transports and the snapshot, reusing what prev has where keys survive.
+// It can fail, and then nothing has changed: it mutates nothing that the
+// Server serves (no series is created, no kept state is touched).
+func (s *Server) prepare(cfg *configs.Config, raw []byte, prev *snapshot) (*reloadPlan, error) {
+	mp, err := s.monitor.Prepare(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("configuring the drift monitor: %w", err)
+	}
+	p := &reloadPlan{monitor: mp, prev: prev}
 	var prevTable *routing.Table
 	old := map[string]*upstream{}
 	if prev != nil {
@@ -90,7 +132,7 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 	}
 	table, err := routing.Build(cfg, prevTable)
 	if err != nil {
-		return nil, nil, fmt.Errorf("building routing table: %w", err)
+		return nil, fmt.Errorf("building routing table: %w", err)
 	}
 	snap := &snapshot{
 		cfg:      cfg,
@@ -100,6 +142,7 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		trusted:  configs.TrustedProxies(cfg),
 		byModel:  make(map[string]*routing.Model, len(table.Models())),
 	}
+	p.snap = snap
 	for _, m := range table.Models() {
 		snap.byModel[m.Name] = m
 	}
@@ -115,18 +158,6 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 			vm := prev.noVersion[mi]
 			prevVM[[2]string{vm.model, vm.version}] = vm
 		}
-	} else {
-		snap.unmatched = s.metrics.forVersion("", "")
-	}
-	vmFor := func(model, version string) *versionMetrics {
-		if vm := prevVM[[2]string{model, version}]; vm != nil {
-			return vm
-		}
-		vm := s.metrics.forVersion(model, version)
-		if version != "" {
-			vm.rec = s.compare.recorder(model, version) // set before the snapshot is published
-		}
-		return vm
 	}
 	// Endpoint metrics are kept across reloads, like versionMetrics: their
 	// status-code caches then name every series forgetGone must delete.
@@ -137,38 +168,40 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 		}
 	}
 	kept := map[string]bool{}
-	var replaced []*upstream
 	snap.byKey = map[string]*routing.Endpoint{}
 	var targets []health.Target
 	for _, ep := range table.Endpoints() {
 		key := endpointKey(ep.Model, ep.Version, ep.URL)
 		mc := &cfg.Models[snap.byModel[ep.Model].Index]
+		n := mc.Limits.EndpointConcurrency
 		u, ok := old[key]
 		if ok && u.maxResp != mc.Limits.MaxResponseBytes {
 			// The cap is the HTTP/1.1 client's: a new client (and pool)
 			// serves the new cap; the old one closes its idle connections.
-			replaced = append(replaced, u)
+			p.gone = append(p.gone, u)
 			ok = false
 		}
-		if !ok {
-			u = s.newUpstream(key, ep, mc.Limits.MaxResponseBytes)
-			u.lim = newLimiter(mc.Limits.EndpointConcurrency)
-			u.limN = mc.Limits.EndpointConcurrency
-		} else if u.limN != mc.Limits.EndpointConcurrency {
+		set := upstreamSettings{u: u, lim: nil, limN: n, slack: int64(mc.Timeout / 64)}
+		switch {
+		case !ok:
+			set.u = s.newUpstream(key, ep, mc.Limits.MaxResponseBytes)
+			set.lim = newLimiter(n)
+		case u.limN != n:
 			// A new limit starts a new count; the connections stay. The
 			// previous snapshot keeps the old limiter for the requests
-			// it admitted (only reloads touch these fields).
-			u.lim = newLimiter(mc.Limits.EndpointConcurrency)
-			u.limN = mc.Limits.EndpointConcurrency
+			// it admitted.
+			set.lim = newLimiter(n)
+		default:
+			set.lim = u.lim
 		}
-		u.slack.Store(int64(mc.Timeout / 64)) // a reloaded timeout reaches open connections
+		p.upstreams = append(p.upstreams, set)
 		kept[key] = true
-		snap.upstreams = append(snap.upstreams, u)
-		snap.limiters = append(snap.limiters, u.lim)
+		snap.upstreams = append(snap.upstreams, set.u)
+		snap.limiters = append(snap.limiters, set.lim)
 		snap.byKey[key] = ep
 		em := prevEM[key]
 		if em == nil {
-			em = s.metrics.endpoints.forEndpoint(ep.Model, ep.Version, ep.URL, s.now)
+			p.newEndpoints = append(p.newEndpoints, len(snap.endpoints))
 		}
 		snap.endpoints = append(snap.endpoints, em)
 		targets = append(targets, health.Target{
@@ -177,21 +210,23 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 			Health: mc.Health, Breaker: mc.CircuitBreaker,
 		})
 	}
-	// Health learns the new endpoint set first, so the new table starts
-	// from what health knows (new endpoints: not routable until their
-	// first passing probe) before it is published.
-	s.health.Update(targets)
+	// The new table starts from what health will know once the plan is
+	// committed (new endpoints: not routable until their first passing
+	// probe); the flags of surviving endpoints, shared with prev's table,
+	// keep their values.
+	p.health = s.health.Prepare(targets)
 	for _, ep := range table.Endpoints() {
-		snap.breakers = append(snap.breakers, s.health.Breaker(endpointKey(ep.Model, ep.Version, ep.URL)))
+		snap.breakers = append(snap.breakers, p.health.Breaker(endpointKey(ep.Model, ep.Version, ep.URL)))
 	}
-	s.syncRoutable(snap)
-	for _, m := range table.Models() {
+	snap.table.SyncRoutable(func(ep *routing.Endpoint) bool {
+		return p.health.Routable(endpointKey(ep.Model, ep.Version, ep.URL))
+	})
+	for mi, m := range table.Models() {
 		row := make([]*versionMetrics, len(m.Versions))
 		for i, v := range m.Versions {
-			row[i] = vmFor(m.Name, v.Name)
-			// A kept versionMetrics is read by requests in flight: the
-			// evidence pointer is swapped atomically.
-			row[i].evidence.Store(s.evidence.forVersion(m.Name, v.Name, cfg.Models[m.Index].Rollout.Enabled()))
+			if row[i] = prevVM[[2]string{m.Name, v.Name}]; row[i] == nil {
+				p.newVersions = append(p.newVersions, versionSlot{mi, i})
+			}
 		}
 		snap.metrics = append(snap.metrics, row)
 		var prevPol *policy
@@ -202,20 +237,76 @@ func (s *Server) buildSnapshot(cfg *configs.Config, raw []byte, prev *snapshot) 
 			}
 		}
 		snap.policies = append(snap.policies, newPolicy(&cfg.Models[m.Index], prevPol, prevCfg))
-		snap.noVersion = append(snap.noVersion, vmFor(m.Name, ""))
+		nv := prevVM[[2]string{m.Name, ""}]
+		if nv == nil {
+			p.newVersions = append(p.newVersions, versionSlot{mi, -1})
+		}
+		snap.noVersion = append(snap.noVersion, nv)
 		var sticky []byte
 		if h := cfg.Models[m.Index].Routing.StickyHeader; h != "" {
 			sticky = fasthttp.AppendNormalizedHeaderKey(nil, h)
 		}
 		snap.stickyKeys = append(snap.stickyKeys, sticky)
 	}
-	gone := replaced
 	for key, u := range old {
 		if !kept[key] {
-			gone = append(gone, u)
+			p.gone = append(p.gone, u)
 		}
 	}
-	return snap, gone, nil
+	return p, nil
+}
+
+// commit makes a prepared config the one served. It cannot fail: it
+// resolves the new metric series, hands the monitor and health their new
+// settings, stores the transports' settings, publishes the snapshot with
+// one pointer store, and then lets go of what the old one alone used.
+func (s *Server) commit(p *reloadPlan) {
+	snap, cfg := p.snap, p.snap.cfg
+	p.monitor.Commit()
+	// Health learns the new endpoint set before the snapshot is published,
+	// so that a transition of a new endpoint finds it in the snapshot as
+	// soon as it serves; onHealthChange on the old snapshot ignores keys
+	// it does not hold, and syncRoutable below sweeps what either missed.
+	p.health.Commit()
+	for _, set := range p.upstreams {
+		set.u.lim, set.u.limN = set.lim, set.limN
+		set.u.slack.Store(set.slack) // a reloaded timeout reaches open connections
+	}
+	if snap.unmatched == nil {
+		snap.unmatched = s.metrics.forVersion("", "")
+	}
+	for _, sl := range p.newVersions {
+		m := snap.table.Models()[sl.mi]
+		if sl.vi < 0 {
+			snap.noVersion[sl.mi] = s.metrics.forVersion(m.Name, "")
+			continue
+		}
+		vm := s.metrics.forVersion(m.Name, m.Versions[sl.vi].Name)
+		vm.rec = s.compare.recorder(m.Name, vm.version) // set before the snapshot is published
+		snap.metrics[sl.mi][sl.vi] = vm
+	}
+	for _, i := range p.newEndpoints {
+		ep := snap.table.Endpoints()[i]
+		snap.endpoints[i] = s.metrics.endpoints.forEndpoint(ep.Model, ep.Version, ep.URL, s.now)
+	}
+	for mi, m := range snap.table.Models() {
+		on := cfg.Models[m.Index].Rollout.Enabled()
+		for i, v := range m.Versions {
+			// A kept versionMetrics is read by requests in flight: the
+			// evidence pointer is swapped atomically.
+			snap.metrics[mi][i].evidence.Store(s.evidence.forVersion(m.Name, v.Name, on))
+		}
+	}
+	s.snap.Store(snap)
+	s.rollouts.Configure(cfg)
+	s.syncRoutable(snap)
+	s.metrics.publishWeights(snap, p.prev)
+	s.metrics.reloaded(true, snap.loadedAt, p.prev == nil)
+	// In-flight requests of removed endpoints hold their own references;
+	// only idle pooled connections are closed.
+	for _, u := range p.gone {
+		u.close()
+	}
 }
 
 // syncRoutable sets every endpoint's routable flag in snap from health.

@@ -6,8 +6,10 @@ import "github.com/vaneproxy/vane/configs"
 // config file (an xDS control plane), through the same atomic snapshot
 // path as a reload: health, breaker and monitor state are kept, and a
 // config that cannot be applied changes nothing and is the error. cfg
-// must be complete and valid (as configs.Parse returns it) and raw the
-// file it was parsed from, whose hash becomes the config hash.
+// must be complete and valid, as configs.Parse returns it (one built in
+// code: configs.ApplyDefaults, then Validate): vane's parts take its values
+// as they are and apply no defaults of their own. raw is the file it was
+// parsed from, whose hash becomes the config hash.
 func (s *Server) ApplyConfig(cfg *configs.Config, raw []byte) (string, error) {
 	return s.apply(cfg, raw)
 }

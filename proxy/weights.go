@@ -40,12 +40,37 @@ func (s *Server) weightEditor() (*configs.WeightEditor, error) {
 	case s.opts.ConfigPath == "":
 		return nil, errNotFile{"this vane was given its config directly, not from a file: there is no file to write"}
 	}
-	return &configs.WeightEditor{Path: s.opts.ConfigPath, Now: s.now}, nil
+	return &configs.WeightEditor{Path: s.opts.ConfigPath, Now: s.now, Apply: s.applyEdit}, nil
 }
 
-// applyFile reloads the file just written; a no-op when already applied.
+// applyEdit applies an edited config as the editor writes it: prepare
+// (which can fail, and then neither the file nor the served config
+// changes), write the file, commit. A weight change is thus served exactly
+// when it is in the file.
+func (s *Server) applyEdit(cfg *configs.Config, raw []byte, write func() error) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	prev := s.snap.Load()
+	plan, err := s.prepare(cfg, raw, prev)
+	if err != nil {
+		err = fmt.Errorf("the running vane cannot apply the new weights; the file is unchanged: %w", err)
+		s.rejected(err)
+		return err
+	}
+	if err := write(); err != nil {
+		return err
+	}
+	s.warnFixedAtStart(prev.cfg, cfg)
+	s.commit(plan)
+	s.log.Info("config loaded", "hash", plan.snap.hash, "models", len(cfg.Models), "by", "weights")
+	return nil
+}
+
+// applyFile makes sure the file just edited is served. The editor applied
+// it as it wrote it (applyEdit); what is left is a file that changed
+// under the editor's feet in between, which a reload then takes.
 func (s *Server) applyFile(ch configs.Change) error {
-	if !ch.Changed {
+	if !ch.Changed || s.snap.Load().hash == ch.Hash {
 		return nil
 	}
 	if _, err := s.Reload(); err != nil {

@@ -371,7 +371,6 @@ func (c *Client) take(resp *discovery.DiscoveryResponse) error {
 		snap.resources = append(snap.resources, m)
 		seen[string(a.Value)] = m
 	}
-	c.decoded[resp.TypeUrl] = seen
 	next := map[string]*typeSnapshot{}
 	for k, v := range c.accepted {
 		next[k] = v
@@ -392,7 +391,6 @@ func (c *Client) take(resp *discovery.DiscoveryResponse) error {
 	}
 	pending := ""
 	models, cache, err := fromEnvoy(res, c.models)
-	c.models = cache
 	switch {
 	case errors.Is(err, ErrIncomplete) || next[resourcev3.RouteType] == nil:
 		if err != nil {
@@ -413,6 +411,10 @@ func (c *Client) take(resp *discovery.DiscoveryResponse) error {
 		c.persist(raw)
 		c.metrics.lastUpdate.Set(float64(c.opts.Now().UnixNano()) / 1e9)
 	}
+	// Prepared above, committed here: a rejected update leaves the
+	// decoded resources and models of the accepted ones.
+	c.decoded[resp.TypeUrl] = seen
+	c.models = cache
 	c.accepted = next
 	c.mu.Lock()
 	c.status.Pending = pending
