@@ -33,11 +33,12 @@ demo:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
 
-## bench-peers: vane against nginx, HAProxy, Caddy and Go peers, one pinned core each (installs Debian packages)
+## bench-peers: vane against nginx, HAProxy, Caddy and Go peers on HTTP/1.1, then the gRPC peer run (bench-grpc), one pinned core each (installs Debian packages)
 bench-peers:
 	bash bench/peers.sh
+	bash bench/grpc.sh
 
-## bench-grpc: unary gRPC calls through vane, nginx grpc_pass, HAProxy h2 and a bare x/net/http2 forwarder, one pinned core each (installs Debian packages)
+## bench-grpc: unary gRPC calls through vane, nginx grpc_pass, HAProxy h2, a bare x/net/http2 forwarder and the bare relay engine, one pinned core each (installs Debian packages)
 bench-grpc:
 	bash bench/grpc.sh
 
