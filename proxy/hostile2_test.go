@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
 
 	"github.com/vaneproxy/vane/configs"
 )
@@ -43,6 +44,18 @@ func TestNonReadingClientsGiveTheirSlotsBack(t *testing.T) {
 		_ = h.collect(300*time.Millisecond, got, func() bool { return false }) // answers SETTINGS
 		eventually200(t, v)
 	})
+}
+
+// echoHeadersH2C is echoHeaders over h2c (prior knowledge): its h2c://
+// URL.
+func echoHeadersH2C(t *testing.T) string {
+	t.Helper()
+	s := httptest.NewServer(h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_ = json.NewEncoder(w).Encode(r.Header)
+	}), &http2.Server{}))
+	t.Cleanup(s.Close)
+	return "h2c://" + strings.TrimPrefix(s.URL, "http://")
 }
 
 // echoHeaders is a backend answering with the request's headers as JSON.
@@ -97,6 +110,20 @@ func TestForwardedHeadersPolicy(t *testing.T) {
 			assert.NotContains(t, k, "_", "an underscore spelling reached the backend")
 		}
 	}
+	t.Run("to an h2c backend", func(t *testing.T) {
+		url := echoHeadersH2C(t)
+		untrusted := startVane(t, hostileConfig(url, "raw", "2s", ""))
+		for name, send := range map[string]func(*testing.T, *vane) http.Header{"http/1.1": h1, "h2c": h2} {
+			t.Run(name, func(t *testing.T) {
+				h := send(t, untrusted)
+				assert.Equal(t, "http", h.Get("X-Forwarded-Proto"))
+				assert.Equal(t, "vane.test", h.Get("X-Forwarded-Host"))
+				assert.Equal(t, "203.0.113.9, 127.0.0.1", h.Get("X-Forwarded-For"))
+				assert.Empty(t, h.Get("Forwarded"))
+				noUnderscores(t, h)
+			})
+		}
+	})
 	untrusted := startVane(t, hostileConfig(url, "raw", "2s", ""))
 	trusted := startVane(t, hostileConfig(url, "raw", "2s", "trusted_proxies: [\"127.0.0.0/8\"]\n"))
 	for name, send := range map[string]func(*testing.T, *vane) http.Header{"http/1.1": h1, "h2c": h2} {

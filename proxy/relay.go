@@ -52,11 +52,12 @@ type relayStream struct {
 	// status is the HTTP status the client got; grpcCode the grpc-status
 	// it ended with (-1: none).
 	status, grpcCode int
-	// smp is the sample being taken, nil when not sampled; over marks a
-	// body that outgrew max.
-	smp       *monitor.Sample
-	max       int
-	over      bool
+	// smp is the sample being taken, nil when not sampled; reqOver and
+	// respOver mark a body that outgrew max (each written by its side's
+	// calls only).
+	smp               *monitor.Sample
+	max               int
+	reqOver, respOver bool
 	ttfb      time.Duration
 	hdr, resp []hpack.HeaderField // scratch for the routed headers
 	// acc is the access log entry, nil when not logged; method and the
@@ -207,11 +208,11 @@ func (rs *relayStream) end() {
 
 // RequestData copies the request body into the sample.
 func (rs *relayStream) RequestData(p []byte) {
-	if rs.smp == nil || rs.over {
+	if rs.smp == nil || rs.reqOver {
 		return
 	}
 	if len(rs.smp.Input.ReqBody)+len(p) > rs.max {
-		rs.over = true
+		rs.reqOver = true
 		return
 	}
 	rs.smp.AppendReq(p)
@@ -235,7 +236,14 @@ func (rs *relayStream) ResponseHeaders(status int, h []hpack.HeaderField, endStr
 		}
 	}
 	if !x.grpc {
+		// As on HTTP/1.1: the configured statuses are retried while the
+		// request is held.
 		rs.settle(status, nil)
+		if retryable && x.retry(status, nil) {
+			if a := rs.next(); a != nil {
+				return a
+			}
+		}
 	}
 	rs.ttfb = x.s.now().Sub(x.start)
 	if rs.smp != nil {
@@ -275,11 +283,11 @@ func (rs *relayStream) next() *h2relay.Attempt {
 
 // ResponseData copies the answer into the sample.
 func (rs *relayStream) ResponseData(p []byte) {
-	if rs.smp == nil || rs.over {
+	if rs.smp == nil || rs.respOver {
 		return
 	}
 	if len(rs.smp.Input.RespBody)+len(p) > rs.max {
-		rs.over = true
+		rs.respOver = true
 		return
 	}
 	rs.smp.AppendResp(p)
@@ -370,7 +378,7 @@ func (rs *relayStream) offer(o h2relay.Outcome, err error, now time.Time) {
 	}
 	m := rs.x.s.monitor
 	switch {
-	case rs.over:
+	case rs.reqOver || rs.respOver:
 		m.Drop(rs.x.mod.Name, monitor.ReasonBodyTooLarge)
 		return
 	case err != nil || o.Err != nil:
