@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -123,4 +127,27 @@ func TestGRPCConnectFailureIsRetried(t *testing.T) {
 	retries := metricSum(t, v.admin, "vane_retries_total", `version="v2"`)
 	t.Logf("v2: %v calls retried", retries)
 	assert.GreaterOrEqual(t, retries, 1.0, "v2 was tried and its calls retried")
+}
+
+// A client's grpc-timeout is the call's deadline when it is sooner than
+// the model's: a backend that never answers gets the call cut, and the
+// client gets DEADLINE_EXCEEDED from vane (counted as 504), long before
+// the model's minute.
+func TestGRPCTimeoutIsTheDeadline(t *testing.T) {
+	s := httptest.NewServer(h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			return
+		}
+		<-r.Context().Done() // never answers a call
+	}), &http2.Server{}))
+	t.Cleanup(s.Close)
+	v := startVane(t, hostileConfig("h2c://"+strings.TrimPrefix(s.URL, "http://"), "raw", "1m", ""))
+	h := dialH2(t, v.addr)
+	id := h.headers(t, "POST", "/pkg.Svc/Call", true, "content-type", "application/grpc", "te", "trailers",
+		"grpc-timeout", "100m")
+	got := map[uint32]*h2resp{}
+	require.NoError(t, h.collect(20*time.Second, got, allEnded(got, []uint32{id})))
+	assert.Equal(t, http.StatusOK, got[id].status)
+	assert.Equal(t, "4", got[id].header["grpc-status"], "DEADLINE_EXCEEDED: %+v", got[id])
+	assert.Equal(t, 1.0, metricSum(t, v.admin, "vane_requests_total", `code="504"`))
 }
