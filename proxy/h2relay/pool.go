@@ -159,6 +159,7 @@ func (u *Upstream) Close() {
 	var idle []*uconn
 	for _, c := range u.conns {
 		if c.active == 0 {
+			c.goaway = true
 			idle = append(idle, c)
 		}
 	}
@@ -224,6 +225,7 @@ func (u *Upstream) dial() {
 	c.br = bufio.NewReaderSize(nc, 16<<10)
 	c.fr = http2.NewFramer(nil, c.br)
 	c.fr.SetReuseFrames()
+	c.fr.SetMaxReadFrameSize(defaultMaxFrame) // we advertise no larger
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = o.MaxHeaderListSize
 	c.lock()
@@ -282,6 +284,7 @@ func (u *Upstream) sweep(now time.Time) {
 			continue
 		}
 		if c.active == 0 && (u.closed || c.goaway || now.Sub(c.idleSince) > o.IdleTimeout) {
+			c.goaway = true // no new streams while it closes
 			idle = append(idle, c)
 			continue
 		}
@@ -364,7 +367,8 @@ func (c *uconn) open(st *stream, wk *worker) {
 	c.mu.Unlock()
 	st.uc, st.uid = c, id
 	st.uwin = int64(c.peerInit)
-	st.respAvail = c.u.pool.opt.StreamWindow
+	// Until it has our SETTINGS the upstream may use the default window.
+	st.respAvail = max(c.u.pool.opt.StreamWindow, defaultWindow)
 	st.upOwed = 0
 	c.field(":method", st.method)
 	c.field(":scheme", st.scheme)

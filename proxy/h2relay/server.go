@@ -132,6 +132,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 	c.br = bufio.NewReaderSize(nc, 16<<10)
 	c.fr = http2.NewFramer(nil, c.br)
 	c.fr.SetReuseFrames()
+	c.fr.SetMaxReadFrameSize(defaultMaxFrame) // we advertise no larger
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = s.maxHeaderList()
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
