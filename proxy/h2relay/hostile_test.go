@@ -303,3 +303,22 @@ func TestHostileNonReadingClient(t *testing.T) {
 		t.Fatalf("%d upstream connections", n)
 	}
 }
+
+func TestHostileSilentClient(t *testing.T) {
+	r, _ := relayWith(t, &Server{PrefaceTimeout: 50 * time.Millisecond}, PoolOptions{}, blockingServe)
+	for _, send := range []string{"", clientPreface, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"} {
+		c, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		if _, err := io.WriteString(c, send); err != nil {
+			t.Fatal(err)
+		}
+		// Whatever the relay wrote (its SETTINGS), the connection ends.
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			t.Fatalf("sent %q: %v", send, err)
+		}
+		_ = c.Close()
+	}
+}
