@@ -56,9 +56,12 @@ func (w *wconn) init(nc net.Conn, wto time.Duration, connWin int32) {
 	w.creditAt = connWin / 4
 }
 
-// lock takes wmu and makes sure a write deadline is set at least wto/2 away.
-func (w *wconn) lock() {
-	w.wmu.Lock()
+func (w *wconn) lock() { w.wmu.Lock() }
+
+// deadline makes sure a write deadline at least wto/2 away is set before
+// the buffer goes to the network (a flush, or a write larger than the
+// room left). wmu held.
+func (w *wconn) deadline() {
 	now := time.Now()
 	if now.Add(w.wto / 2).After(w.wdl) {
 		w.wdl = now.Add(w.wto)
@@ -73,6 +76,7 @@ func (w *wconn) unlock() { w.wmu.Unlock() }
 func (w *wconn) flush() {
 	w.lock()
 	if !w.dead && w.bw.Buffered() > 0 {
+		w.deadline()
 		if err := w.bw.Flush(); err != nil {
 			w.fail()
 		}
@@ -96,6 +100,7 @@ func (w *wconn) frameHeader(length int, t http2.FrameType, flags http2.Flags, id
 // when full), so that short frame parts are written without allocating.
 func (w *wconn) small(n int) []byte {
 	if w.bw.Available() < n {
+		w.deadline()
 		if err := w.bw.Flush(); err != nil && !w.dead {
 			w.fail()
 		}
@@ -110,6 +115,9 @@ func (w *wconn) put(b []byte) {
 }
 
 func (w *wconn) write(p []byte) {
+	if len(p) > w.bw.Available() {
+		w.deadline()
+	}
 	if _, err := w.bw.Write(p); err != nil && !w.dead {
 		w.fail()
 	}
