@@ -553,6 +553,15 @@ func (c *uconn) becomeReady() {
 	c.idleSince = time.Now()
 	c.lastChange = c.idleSince
 	u.dialing--
+	u.mu.Unlock()
+	c.takePending()
+}
+
+// takePending opens queued streams on c while it has room, and dials
+// another connection for those left.
+func (c *uconn) takePending() {
+	u := c.u
+	u.mu.Lock()
 	var take []*stream
 	for len(u.pending) > 0 && c.usable() {
 		take = append(take, u.pending[0])
@@ -560,7 +569,7 @@ func (c *uconn) becomeReady() {
 		u.pending = u.pending[1:]
 		c.active++
 	}
-	if len(u.pending) > 0 && u.dialing == 0 {
+	if len(u.pending) > 0 && u.dialing == 0 && c.maxStreams > 0 && !u.closed {
 		u.dialing++
 		go u.dial()
 	}
@@ -681,12 +690,16 @@ func (c *uconn) onSettings(f *http2.SettingsFrame) http2.ErrCode {
 	c.wk.mark(&c.wconn)
 	u := c.u
 	u.mu.Lock()
+	more := haveMax && c.ready && min(maxStreams, 1000) > c.maxStreams
 	if haveMax {
 		c.maxStreams = min(maxStreams, 1000)
 	} else if !c.ready {
 		c.maxStreams = 1000 // unlimited
 	}
 	u.mu.Unlock()
+	if more {
+		c.takePending()
+	}
 	for _, st := range sts {
 		st.mu.Lock()
 		if st.uc == c {

@@ -116,18 +116,7 @@ type sconn struct {
 // ServeConn serves one client connection until it ends. c must yield the
 // HTTP/2 client preface first (prior knowledge h2c).
 func (s *Server) ServeConn(nc net.Conn) {
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
-		_ = nc.Close()
-		return
-	}
-	if s.conns == nil {
-		s.conns = make(map[*sconn]struct{})
-	}
 	c := &sconn{srv: s, streams: make(map[uint32]*stream)}
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
 	c.init(nc, orDur(s.WriteTimeout, 2*time.Second), s.connWin())
 	c.br = bufio.NewReaderSize(nc, 16<<10)
 	c.fr = http2.NewFramer(nil, c.br)
@@ -138,6 +127,17 @@ func (s *Server) ServeConn(nc net.Conn) {
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
 		c.remote = ap
 	}
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	if s.conns == nil {
+		s.conns = make(map[*sconn]struct{})
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
 	c.serve()
 	c.close()
 	s.mu.Lock()

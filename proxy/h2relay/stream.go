@@ -115,10 +115,12 @@ func (st *stream) onReqData(p []byte, end bool, wk *worker) {
 		st.obs.RequestData(p)
 	}
 	if st.tooLarge {
+		// Discarded: the window of everything held goes back.
 		st.reqRecv += int64(len(p))
+		owed := st.reqRecv - st.reqCredited
 		st.reqSent, st.reqBase, st.reqCredited = st.reqRecv, st.reqRecv, st.reqRecv
 		st.reqBuf = st.reqBuf[:0]
-		st.creditClient(int32(len(p)), wk)
+		st.creditClient(int32(owed), wk)
 		return
 	}
 	if st.maxBody > 0 && st.reqBytes > st.maxBody {
