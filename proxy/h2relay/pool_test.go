@@ -282,3 +282,91 @@ func TestNoRetryPastRetryBuffer(t *testing.T) {
 	}
 	obs.wait(t)
 }
+
+// An upstream that accepts but never speaks HTTP/2 fails the dial
+// (DialTimeout); a stream waiting for it meets its deadline first when
+// that is sooner.
+func TestSilentUpstream(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range held {
+			_ = c.Close()
+		}
+		mu.Unlock()
+	})
+	silent := ln.Addr().String()
+	good := startBackend(t, echoBackend("good:"))
+	errs := make(chan error, 4)
+	r, _ := relayWith(t, &Server{}, PoolOptions{DialTimeout: 300 * time.Millisecond}, func(p *Pool, req *Request) Route {
+		obs := newRec()
+		obs.failed = func(err error, retryable bool) (*Attempt, *Response) {
+			errs <- err
+			if retryable {
+				return &Attempt{Upstream: p.Upstream(good)}, nil
+			}
+			return nil, nil
+		}
+		rt := Route{Upstream: p.Upstream(silent), RetryBuffer: 1024, Observer: obs}
+		if req.Path == "/svc/Deadline" {
+			rt.Deadline = time.Now().Add(time.Millisecond)
+		}
+		return rt
+	})
+	cc := dialGRPC(t, r.addr)
+	out, err := unary(ctxT2(t), cc, "/svc/M", []byte("x"))
+	if err != nil || string(out) != "good:x" {
+		t.Fatalf("%q %v", out, err)
+	}
+	if err := <-errs; !errors.Is(err, ErrUpstreamConnect) {
+		t.Fatalf("Failed(%v)", err)
+	}
+	_, err = unary(ctxT2(t), cc, "/svc/Deadline", []byte("x"))
+	if err == nil {
+		t.Fatal("no error past the deadline")
+	}
+	if err := <-errs; !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Failed(%v)", err)
+	}
+}
+
+// A connection whose upstream stops answering (not even PINGs) is
+// closed; its streams fail with ErrUpstreamLost.
+func TestUpstreamReadIdlePing(t *testing.T) {
+	mute := startRawUpstream(t, func(*http2.Framer, http2.Frame) {})
+	obs := newRec()
+	r, _ := relayWith(t, &Server{}, PoolOptions{ReadIdleTimeout: 50 * time.Millisecond, PingTimeout: 50 * time.Millisecond}, func(p *Pool, _ *Request) Route {
+		obs.failed = func(err error, retryable bool) (*Attempt, *Response) {
+			return nil, &Response{Status: 503}
+		}
+		return Route{Upstream: p.Upstream(mute), Observer: obs}
+	})
+	resp, err := h2Client().Get("http://" + r.addr + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if oc := obs.wait(t); !errors.Is(oc.Err, ErrUpstreamLost) {
+		t.Fatalf("outcome %+v", oc)
+	}
+}
