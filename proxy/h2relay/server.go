@@ -538,6 +538,13 @@ func (c *sconn) onData(f *http2.DataFrame) http2.ErrCode {
 	if pad := n - int32(len(data)); pad > 0 {
 		st.creditClient(pad, wk)
 	}
+	st.got += int64(len(data))
+	if st.declared >= 0 && (st.got > st.declared || f.StreamEnded() && st.got != st.declared) {
+		// RFC 9113 8.1.1: a body that disagrees with content-length.
+		st.reqCredited -= int64(len(data))
+		st.finish(ErrStreamProtocol, http2.ErrCodeProtocol, wk)
+		return http2.ErrCodeNo
+	}
 	st.onReqData(data, f.StreamEnded(), wk)
 	return http2.ErrCodeNo
 }
@@ -599,17 +606,30 @@ func (c *sconn) onHeaders(f *http2.MetaHeadersFrame) http2.ErrCode {
 		c.wk.mark(&c.wconn)
 		return http2.ErrCodeNo
 	}
+	if !validRequestFields(r.Header) {
+		c.lock()
+		c.rst(id, http2.ErrCodeProtocol)
+		c.unlock()
+		c.wk.mark(&c.wconn)
+		return http2.ErrCodeNo
+	}
 	if cl := r.Get("content-length"); cl != "" {
-		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
-			r.ContentLength = n
+		n, err := strconv.ParseInt(cl, 10, 64)
+		if err != nil || n < 0 || (r.EndStream && n != 0) {
+			c.lock()
+			c.rst(id, http2.ErrCodeProtocol)
+			c.unlock()
+			c.wk.mark(&c.wconn)
+			return http2.ErrCodeNo
 		}
+		r.ContentLength = n
 	}
 	if f.Truncated {
 		route.Local = &Response{Status: 431}
 	} else {
 		route = c.srv.Handler.Open(r)
 	}
-	st := &stream{sc: c, cid: id, reqEnd: f.StreamEnded()}
+	st := &stream{sc: c, cid: id, reqEnd: f.StreamEnded(), declared: r.ContentLength}
 	st.cwin = int64(c.peerInit)
 	st.reqAvail = c.srv.streamWin()
 	if st.reqAvail < defaultWindow {
@@ -666,4 +686,20 @@ func (c *sconn) onHeaders(f *http2.MetaHeadersFrame) http2.ErrCode {
 		st.answer(resp, wk)
 	}
 	return http2.ErrCodeNo
+}
+
+// validRequestFields rejects what RFC 9113 8.2.2 calls malformed: fields
+// of HTTP/1.1 connection management, and te other than "trailers".
+func validRequestFields(h []hpack.HeaderField) bool {
+	for i := range h {
+		switch h[i].Name {
+		case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
+			return false
+		case "te":
+			if h[i].Value != "trailers" {
+				return false
+			}
+		}
+	}
+	return true
 }

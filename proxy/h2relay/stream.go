@@ -52,7 +52,9 @@ type stream struct {
 	reqEndSent  bool // END_STREAM went upstream (this attempt)
 	noRetry     bool // the body outgrew RetryBuffer, or headers went out
 	tooLarge    bool
-	clientGone  bool // client reset the stream or its conn is gone
+	declared    int64 // content-length, -1 when absent
+	got         int64 // body bytes the client sent
+	clientGone  bool  // client reset the stream or its conn is gone
 
 	// The current attempt.
 	pendingOn *Upstream
@@ -390,6 +392,10 @@ func (st *stream) writeRespHeaders(status int, h []hpack.HeaderField, extra []hp
 	sc.field(":status", statusString(status))
 outer:
 	for _, f := range h {
+		switch f.Name {
+		case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
+			continue // HTTP/1.1 connection fields are malformed in HTTP/2
+		}
 		for i := range extra {
 			if extra[i].Name == f.Name {
 				continue outer
