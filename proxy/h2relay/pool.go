@@ -348,7 +348,7 @@ type uconn struct {
 
 // usable: room for one more stream. u.mu held.
 func (c *uconn) usable() bool {
-	return c.ready && !c.goaway && !c.closed && uint32(c.active) < c.maxStreams && c.lastID.Load() < 1<<31-201
+	return c.ready && !c.goaway && !c.closed && uint32(c.active) < c.maxStreams && c.lastID.Load() < 1<<30 // far from 2^31 with up to 1000 slots reserved
 }
 
 // open starts st's attempt on c, whose slot is reserved. st.mu held.

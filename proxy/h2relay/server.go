@@ -199,7 +199,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 const clientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-var errPreface = errors.New("h2relay: bad client preface")
 
 func (c *sconn) serve() {
 	s := c.srv
