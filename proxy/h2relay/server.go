@@ -199,7 +199,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 const clientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-
 func (c *sconn) serve() {
 	s := c.srv
 	_ = c.nc.SetReadDeadline(time.Now().Add(orDur(s.PrefaceTimeout, 10*time.Second)))
