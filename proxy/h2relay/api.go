@@ -54,7 +54,9 @@ type Route struct {
 	// Header is the complete list of regular request fields to send
 	// upstream (the handler's hop-by-hop removal and X-Forwarded-* done);
 	// the pseudo-headers are the request's own, Authority overriding
-	// :authority when set.
+	// :authority when set. The relay copies the slice (not the strings).
+	// nil sends the request's own fields unchanged; an empty non-nil
+	// slice sends none.
 	Header    []hpack.HeaderField
 	Authority string
 	// ResponseHeader is added to the upstream's response headers, fields
@@ -80,11 +82,14 @@ type Route struct {
 	Local *Response
 
 	// Serve takes the stream over on a goroutine of its own (the slow
-	// path: an HTTP/1.1 upstream, say).
+	// path: an HTTP/1.1 upstream, say). The Request is not valid there:
+	// Open copies into the closure what Serve needs of it.
 	Serve func(st *ServerStream)
 }
 
-// Response is a complete answer written by the relay itself.
+// Response is a complete answer written by the relay itself. The relay
+// only reads it (Body is sent from the slice as it is), so one Response
+// may answer many streams.
 type Response struct {
 	Status int
 	Header []hpack.HeaderField
@@ -116,7 +121,9 @@ type Observer interface {
 	// reached the client (dial failure, upstream reset or GOAWAY, timeout,
 	// request too large, the client's body broke). retryable says the
 	// whole request is still held. It returns where to go next, or the
-	// answer to give.
+	// answer to give. An Attempt is taken only when retryable (never
+	// after ErrTimeout); with neither, the relay answers 502 (504 for
+	// ErrTimeout, 413 for ErrRequestTooLarge).
 	Failed(err error, retryable bool) (next *Attempt, answer *Response)
 	// Done ends the stream: how it ended and how many bytes went each way.
 	Done(o Outcome)
@@ -174,15 +181,21 @@ func (s *ServerStream) WriteTrailers(h []hpack.HeaderField) error { return s.imp
 // Reset resets the stream.
 func (s *ServerStream) Reset(code http2.ErrCode) { s.impl.Reset(code) }
 
-// The engine (server.go, pool.go) provides:
+// The engine (server.go, pool.go, stream.go, serve.go) provides:
 //
-//	type Server struct{ Handler Handler; ...limits }
+//	type Server struct{ Handler Handler; ...limits }   // zero limits: defaults
 //	func (s *Server) ServeConn(c net.Conn)   // c yields the client preface first
 //	func (s *Server) Shutdown(ctx context.Context) error // GOAWAY all, wait for streams
 //	type Pool struct{ ... }
 //	func NewPool(o PoolOptions) *Pool
 //	func (p *Pool) Upstream(addr string) *Upstream   // one handle per address
+//	func (p *Pool) Close()                           // every connection, live or not
+//	func (u *Upstream) Addr() string
 //	func (u *Upstream) Close()                        // idle connections closed; live streams finish
+//
+// and the errors an Outcome or Failed carries (ErrTimeout, ErrClientReset,
+// ErrClientGone, ErrUpstreamReset with ResetError, ErrUpstreamConnect,
+// ErrUpstreamLost, ErrUpstreamClosed, ErrGoAway, ErrRequestTooLarge, ...).
 //
 // When Serve returns, a stream whose headers were not written is reset
 // (INTERNAL_ERROR) and one not yet ended is ended with an empty DATA frame.

@@ -303,3 +303,72 @@ func TestHostileNonReadingClient(t *testing.T) {
 		t.Fatalf("%d upstream connections", n)
 	}
 }
+
+func TestHostileSilentClient(t *testing.T) {
+	r, _ := relayWith(t, &Server{PrefaceTimeout: 50 * time.Millisecond}, PoolOptions{}, blockingServe)
+	for _, send := range []string{"", clientPreface, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"} {
+		c, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		if _, err := io.WriteString(c, send); err != nil {
+			t.Fatal(err)
+		}
+		// Whatever the relay wrote (its SETTINGS), the connection ends.
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			t.Fatalf("sent %q: %v", send, err)
+		}
+		_ = c.Close()
+	}
+}
+
+func TestHostileMalformedRequests(t *testing.T) {
+	r, _ := relayWith(t, &Server{}, PoolOptions{}, blockingServe)
+	rc := dialRaw(t, r.addr)
+	cases := []struct {
+		fields []string
+		end    bool
+		data   []byte
+	}{
+		{append(withPath("/a"), "connection", "close"), true, nil},
+		{append(withPath("/a"), "te", "gzip"), true, nil},
+		{append(withPath("/a"), "content-length", "5"), false, []byte("toolong")},
+		{append(withPath("/a"), "content-length", "5"), false, []byte("abc")},
+		{append(withPath("/a"), "content-length", "x"), true, nil},
+		{[]string{":method", "GET", ":scheme", "http"}, true, nil}, // no :path
+	}
+	id := uint32(1)
+	for i, tc := range cases {
+		if err := rc.headers(id, tc.end, tc.fields...); err != nil {
+			t.Fatal(err)
+		}
+		if tc.data != nil {
+			if err := rc.fr.WriteData(id, true, tc.data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f, err := rc.until(func(f http2.Frame) bool { return f.Header().StreamID == id })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rs, ok := f.(*http2.RSTStreamFrame); !ok || rs.ErrCode != http2.ErrCodeProtocol {
+			t.Fatalf("case %d: got %v", i, f)
+		}
+		id += 2
+	}
+	// A well-formed one still goes through.
+	if err := rc.headers(id, false, append(withPath("/a"), "content-length", "3")...); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.fr.WriteData(id, true, []byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := rc.until(func(f http2.Frame) bool { return f.Header().StreamID == id })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := f.(*http2.MetaHeadersFrame); !ok || h.PseudoValue("status") != "200" {
+		t.Fatalf("got %v", f)
+	}
+}

@@ -159,6 +159,7 @@ func (u *Upstream) Close() {
 	var idle []*uconn
 	for _, c := range u.conns {
 		if c.active == 0 {
+			c.goaway = true
 			idle = append(idle, c)
 		}
 	}
@@ -224,6 +225,7 @@ func (u *Upstream) dial() {
 	c.br = bufio.NewReaderSize(nc, 16<<10)
 	c.fr = http2.NewFramer(nil, c.br)
 	c.fr.SetReuseFrames()
+	c.fr.SetMaxReadFrameSize(defaultMaxFrame) // we advertise no larger
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = o.MaxHeaderListSize
 	c.lock()
@@ -282,6 +284,7 @@ func (u *Upstream) sweep(now time.Time) {
 			continue
 		}
 		if c.active == 0 && (u.closed || c.goaway || now.Sub(c.idleSince) > o.IdleTimeout) {
+			c.goaway = true // no new streams while it closes
 			idle = append(idle, c)
 			continue
 		}
@@ -345,7 +348,7 @@ type uconn struct {
 
 // usable: room for one more stream. u.mu held.
 func (c *uconn) usable() bool {
-	return c.ready && !c.goaway && !c.closed && uint32(c.active) < c.maxStreams && c.lastID.Load() < 1<<31-201
+	return c.ready && !c.goaway && !c.closed && uint32(c.active) < c.maxStreams && c.lastID.Load() < 1<<30 // far from 2^31 with up to 1000 slots reserved
 }
 
 // open starts st's attempt on c, whose slot is reserved. st.mu held.
@@ -364,7 +367,8 @@ func (c *uconn) open(st *stream, wk *worker) {
 	c.mu.Unlock()
 	st.uc, st.uid = c, id
 	st.uwin = int64(c.peerInit)
-	st.respAvail = c.u.pool.opt.StreamWindow
+	// Until it has our SETTINGS the upstream may use the default window.
+	st.respAvail = max(c.u.pool.opt.StreamWindow, defaultWindow)
 	st.upOwed = 0
 	c.field(":method", st.method)
 	c.field(":scheme", st.scheme)
@@ -549,6 +553,15 @@ func (c *uconn) becomeReady() {
 	c.idleSince = time.Now()
 	c.lastChange = c.idleSince
 	u.dialing--
+	u.mu.Unlock()
+	c.takePending()
+}
+
+// takePending opens queued streams on c while it has room, and dials
+// another connection for those left.
+func (c *uconn) takePending() {
+	u := c.u
+	u.mu.Lock()
 	var take []*stream
 	for len(u.pending) > 0 && c.usable() {
 		take = append(take, u.pending[0])
@@ -556,7 +569,7 @@ func (c *uconn) becomeReady() {
 		u.pending = u.pending[1:]
 		c.active++
 	}
-	if len(u.pending) > 0 && u.dialing == 0 {
+	if len(u.pending) > 0 && u.dialing == 0 && c.maxStreams > 0 && !u.closed {
 		u.dialing++
 		go u.dial()
 	}
@@ -677,12 +690,16 @@ func (c *uconn) onSettings(f *http2.SettingsFrame) http2.ErrCode {
 	c.wk.mark(&c.wconn)
 	u := c.u
 	u.mu.Lock()
+	more := haveMax && c.ready && min(maxStreams, 1000) > c.maxStreams
 	if haveMax {
 		c.maxStreams = min(maxStreams, 1000)
 	} else if !c.ready {
 		c.maxStreams = 1000 // unlimited
 	}
 	u.mu.Unlock()
+	if more {
+		c.takePending()
+	}
 	for _, st := range sts {
 		st.mu.Lock()
 		if st.uc == c {

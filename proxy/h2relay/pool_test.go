@@ -1,13 +1,17 @@
 package h2relay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 )
 
@@ -153,5 +157,216 @@ func TestServerShutdown(t *testing.T) {
 	defer cancel()
 	if err := r.srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal(err)
+	}
+}
+
+// startRawUpstream is an h2c upstream written frame by frame: onFrame
+// sees every frame but SETTINGS.
+func startRawUpstream(t testing.TB, onFrame func(fr *http2.Framer, f http2.Frame)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				var pf [len(clientPreface)]byte
+				if _, err := io.ReadFull(c, pf[:]); err != nil {
+					return
+				}
+				fr := http2.NewFramer(c, c)
+				fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+				if fr.WriteSettings() != nil {
+					return
+				}
+				for {
+					f, err := fr.ReadFrame()
+					if err != nil {
+						return
+					}
+					if sf, ok := f.(*http2.SettingsFrame); ok {
+						if !sf.IsAck() && fr.WriteSettingsAck() != nil {
+							return
+						}
+						continue
+					}
+					onFrame(fr, f)
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestRetryRefusedStream(t *testing.T) {
+	refusing := startRawUpstream(t, func(fr *http2.Framer, f http2.Frame) {
+		if _, ok := f.(*http2.MetaHeadersFrame); ok {
+			_ = fr.WriteRSTStream(f.Header().StreamID, http2.ErrCodeRefusedStream)
+		}
+	})
+	second := startBackend(t, echoBackend("second:"))
+	obs := newRec()
+	r, _ := relayWith(t, &Server{}, PoolOptions{}, func(p *Pool, _ *Request) Route {
+		obs.failed = func(err error, retryable bool) (*Attempt, *Response) {
+			var re ResetError
+			if !errors.Is(err, ErrUpstreamReset) || !errors.As(err, &re) || re.Code != http2.ErrCodeRefusedStream || !retryable {
+				t.Errorf("Failed(%v, %v)", err, retryable)
+			}
+			return &Attempt{Upstream: p.Upstream(second)}, nil
+		}
+		return Route{Upstream: p.Upstream(refusing), RetryBuffer: 1 << 16, Observer: obs}
+	})
+	out, err := unary(ctxT2(t), dialGRPC(t, r.addr), "/svc/M", []byte("x"))
+	if err != nil || string(out) != "second:x" {
+		t.Fatalf("%q %v", out, err)
+	}
+	if oc := obs.wait(t); oc.Err != nil || len(obs.fails) != 1 {
+		t.Fatalf("outcome %+v, fails %v", oc, obs.fails)
+	}
+}
+
+// A request body larger than RetryBuffer is not retried: Failed hears
+// retryable false.
+func TestNoRetryPastRetryBuffer(t *testing.T) {
+	got := 0 // body bytes: refused once past RetryBuffer
+	refusing := startRawUpstream(t, func(fr *http2.Framer, f http2.Frame) {
+		if d, ok := f.(*http2.DataFrame); ok {
+			got += len(d.Data())
+			if got > 100 && got-len(d.Data()) <= 100 {
+				_ = fr.WriteRSTStream(f.Header().StreamID, http2.ErrCodeRefusedStream)
+			}
+		}
+	})
+	obs := newRec()
+	r, _ := relayWith(t, &Server{}, PoolOptions{}, func(p *Pool, _ *Request) Route {
+		obs.failed = func(err error, retryable bool) (*Attempt, *Response) {
+			if retryable {
+				t.Errorf("retryable with a body past RetryBuffer")
+			}
+			return nil, &Response{Status: 503}
+		}
+		return Route{Upstream: p.Upstream(refusing), RetryBuffer: 100, Observer: obs}
+	})
+	resp, err := h2Client().Post("http://"+r.addr+"/x", "application/octet-stream", bytes.NewReader(pattern(1000, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	obs.wait(t)
+}
+
+// An upstream that accepts but never speaks HTTP/2 fails the dial
+// (DialTimeout); a stream waiting for it meets its deadline first when
+// that is sooner.
+func TestSilentUpstream(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range held {
+			_ = c.Close()
+		}
+		mu.Unlock()
+	})
+	silent := ln.Addr().String()
+	good := startBackend(t, echoBackend("good:"))
+	errs := make(chan error, 4)
+	r, _ := relayWith(t, &Server{}, PoolOptions{DialTimeout: 300 * time.Millisecond}, func(p *Pool, req *Request) Route {
+		obs := newRec()
+		obs.failed = func(err error, retryable bool) (*Attempt, *Response) {
+			errs <- err
+			if retryable {
+				return &Attempt{Upstream: p.Upstream(good)}, nil
+			}
+			return nil, nil
+		}
+		rt := Route{Upstream: p.Upstream(silent), RetryBuffer: 1024, Observer: obs}
+		if req.Path == "/svc/Deadline" {
+			rt.Deadline = time.Now().Add(time.Millisecond)
+		}
+		return rt
+	})
+	cc := dialGRPC(t, r.addr)
+	out, err := unary(ctxT2(t), cc, "/svc/M", []byte("x"))
+	if err != nil || string(out) != "good:x" {
+		t.Fatalf("%q %v", out, err)
+	}
+	if err := <-errs; !errors.Is(err, ErrUpstreamConnect) {
+		t.Fatalf("Failed(%v)", err)
+	}
+	_, err = unary(ctxT2(t), cc, "/svc/Deadline", []byte("x"))
+	if err == nil {
+		t.Fatal("no error past the deadline")
+	}
+	if err := <-errs; !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Failed(%v)", err)
+	}
+}
+
+// A connection whose upstream stops answering (not even PINGs) is
+// closed; its streams fail with ErrUpstreamLost.
+func TestUpstreamReadIdlePing(t *testing.T) {
+	mute := startRawUpstream(t, func(*http2.Framer, http2.Frame) {})
+	obs := newRec()
+	r, _ := relayWith(t, &Server{}, PoolOptions{ReadIdleTimeout: 50 * time.Millisecond, PingTimeout: 50 * time.Millisecond}, func(p *Pool, _ *Request) Route {
+		obs.failed = func(err error, retryable bool) (*Attempt, *Response) {
+			return nil, &Response{Status: 503}
+		}
+		return Route{Upstream: p.Upstream(mute), Observer: obs}
+	})
+	resp, err := h2Client().Get("http://" + r.addr + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if oc := obs.wait(t); !errors.Is(oc.Err, ErrUpstreamLost) {
+		t.Fatalf("outcome %+v", oc)
 	}
 }

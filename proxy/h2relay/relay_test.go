@@ -466,3 +466,57 @@ func ctxT2(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+func TestMaxRequestBody(t *testing.T) {
+	be := startBackend(t, echoBackend(""))
+	obs := make(chan *recObserver, 4)
+	r, _ := relayWith(t, &Server{}, PoolOptions{}, func(p *Pool, _ *Request) Route {
+		o := newRec()
+		obs <- o
+		return Route{Upstream: p.Upstream(be), MaxRequestBody: 1000, Observer: o}
+	})
+	c := h2Client()
+	for _, declared := range []bool{true, false} {
+		// A whole gRPC message: the backend answers only once it has it.
+		body := io.Reader(bytes.NewReader(grpcFrame(pattern(5000, 1))))
+		if !declared {
+			body = io.MultiReader(body) // no content-length
+		}
+		req, _ := http.NewRequest("POST", "http://"+r.addr+"/svc/M", body)
+		req.Header.Set("content-type", "application/grpc")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 413 {
+			t.Fatalf("declared %v: status %d", declared, resp.StatusCode)
+		}
+		if oc := (<-obs).wait(t); !errors.Is(oc.Err, ErrRequestTooLarge) || oc.Status != 413 {
+			t.Fatalf("outcome %+v", oc)
+		}
+	}
+}
+
+func TestIdleTimeouts(t *testing.T) {
+	be, _, ln := startBackendServer(t, echoBackend(""))
+	r, _ := relayWith(t, &Server{IdleTimeout: 50 * time.Millisecond}, PoolOptions{IdleTimeout: 50 * time.Millisecond}, func(p *Pool, _ *Request) Route {
+		return Route{Upstream: p.Upstream(be)}
+	})
+	rc := dialRaw(t, r.addr)
+	f, err := rc.until(func(f http2.Frame) bool { _, ok := f.(*http2.GoAwayFrame); return ok })
+	if err != nil || f.(*http2.GoAwayFrame).ErrCode != http2.ErrCodeNo {
+		t.Fatalf("idle client conn: %v %v", f, err)
+	}
+	r2, _ := relayWith(t, &Server{}, PoolOptions{IdleTimeout: 50 * time.Millisecond}, func(p *Pool, _ *Request) Route {
+		return Route{Upstream: p.Upstream(be)}
+	})
+	cc := dialGRPC(t, r2.addr)
+	for ln.n.Load() < 3 {
+		if _, err := unary(ctxT2(t), cc, "/svc/M", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(150 * time.Millisecond) // idle: the upstream connection goes
+	}
+}

@@ -116,6 +116,17 @@ type sconn struct {
 // ServeConn serves one client connection until it ends. c must yield the
 // HTTP/2 client preface first (prior knowledge h2c).
 func (s *Server) ServeConn(nc net.Conn) {
+	c := &sconn{srv: s, streams: make(map[uint32]*stream)}
+	c.init(nc, orDur(s.WriteTimeout, 2*time.Second), s.connWin())
+	c.br = bufio.NewReaderSize(nc, 16<<10)
+	c.fr = http2.NewFramer(nil, c.br)
+	c.fr.SetReuseFrames()
+	c.fr.SetMaxReadFrameSize(defaultMaxFrame) // we advertise no larger
+	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	c.fr.MaxHeaderListSize = s.maxHeaderList()
+	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
+		c.remote = ap
+	}
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
@@ -125,18 +136,8 @@ func (s *Server) ServeConn(nc net.Conn) {
 	if s.conns == nil {
 		s.conns = make(map[*sconn]struct{})
 	}
-	c := &sconn{srv: s, streams: make(map[uint32]*stream)}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
-	c.init(nc, orDur(s.WriteTimeout, 2*time.Second), s.connWin())
-	c.br = bufio.NewReaderSize(nc, 16<<10)
-	c.fr = http2.NewFramer(nil, c.br)
-	c.fr.SetReuseFrames()
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	c.fr.MaxHeaderListSize = s.maxHeaderList()
-	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
-		c.remote = ap
-	}
 	c.serve()
 	c.close()
 	s.mu.Lock()
@@ -197,8 +198,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 const clientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-var errPreface = errors.New("h2relay: bad client preface")
 
 func (c *sconn) serve() {
 	s := c.srv
@@ -537,6 +536,13 @@ func (c *sconn) onData(f *http2.DataFrame) http2.ErrCode {
 	if pad := n - int32(len(data)); pad > 0 {
 		st.creditClient(pad, wk)
 	}
+	st.got += int64(len(data))
+	if st.declared >= 0 && (st.got > st.declared || f.StreamEnded() && st.got != st.declared) {
+		// RFC 9113 8.1.1: a body that disagrees with content-length.
+		st.reqCredited -= int64(len(data))
+		st.finish(ErrStreamProtocol, http2.ErrCodeProtocol, wk)
+		return http2.ErrCodeNo
+	}
 	st.onReqData(data, f.StreamEnded(), wk)
 	return http2.ErrCodeNo
 }
@@ -598,17 +604,30 @@ func (c *sconn) onHeaders(f *http2.MetaHeadersFrame) http2.ErrCode {
 		c.wk.mark(&c.wconn)
 		return http2.ErrCodeNo
 	}
+	if !validRequestFields(r.Header) {
+		c.lock()
+		c.rst(id, http2.ErrCodeProtocol)
+		c.unlock()
+		c.wk.mark(&c.wconn)
+		return http2.ErrCodeNo
+	}
 	if cl := r.Get("content-length"); cl != "" {
-		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
-			r.ContentLength = n
+		n, err := strconv.ParseInt(cl, 10, 64)
+		if err != nil || n < 0 || (r.EndStream && n != 0) {
+			c.lock()
+			c.rst(id, http2.ErrCodeProtocol)
+			c.unlock()
+			c.wk.mark(&c.wconn)
+			return http2.ErrCodeNo
 		}
+		r.ContentLength = n
 	}
 	if f.Truncated {
 		route.Local = &Response{Status: 431}
 	} else {
 		route = c.srv.Handler.Open(r)
 	}
-	st := &stream{sc: c, cid: id, reqEnd: f.StreamEnded()}
+	st := &stream{sc: c, cid: id, reqEnd: f.StreamEnded(), declared: r.ContentLength}
 	st.cwin = int64(c.peerInit)
 	st.reqAvail = c.srv.streamWin()
 	if st.reqAvail < defaultWindow {
@@ -665,4 +684,20 @@ func (c *sconn) onHeaders(f *http2.MetaHeadersFrame) http2.ErrCode {
 		st.answer(resp, wk)
 	}
 	return http2.ErrCodeNo
+}
+
+// validRequestFields rejects what RFC 9113 8.2.2 calls malformed: fields
+// of HTTP/1.1 connection management, and te other than "trailers".
+func validRequestFields(h []hpack.HeaderField) bool {
+	for i := range h {
+		switch h[i].Name {
+		case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
+			return false
+		case "te":
+			if h[i].Value != "trailers" {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -53,7 +53,9 @@ type stream struct {
 	reqEndSent  bool // END_STREAM went upstream (this attempt)
 	noRetry     bool // the body outgrew RetryBuffer, or headers went out
 	tooLarge    bool
-	clientGone  bool // client reset the stream or its conn is gone
+	declared    int64 // content-length, -1 when absent
+	got         int64 // body bytes the client sent
+	clientGone  bool  // client reset the stream or its conn is gone
 
 	// The current attempt.
 	pendingOn *Upstream
@@ -116,10 +118,12 @@ func (st *stream) onReqData(p []byte, end bool, wk *worker) {
 		st.obs.RequestData(p)
 	}
 	if st.tooLarge {
+		// Discarded: the window of everything held goes back.
 		st.reqRecv += int64(len(p))
+		owed := st.reqRecv - st.reqCredited
 		st.reqSent, st.reqBase, st.reqCredited = st.reqRecv, st.reqRecv, st.reqRecv
 		st.reqBuf = st.reqBuf[:0]
-		st.creditClient(int32(len(p)), wk)
+		st.creditClient(int32(owed), wk)
 		return
 	}
 	if st.maxBody > 0 && st.reqBytes > st.maxBody {
@@ -389,6 +393,10 @@ func (st *stream) writeRespHeaders(status int, h []hpack.HeaderField, extra []hp
 	sc.field(":status", statusString(status))
 outer:
 	for _, f := range h {
+		switch f.Name {
+		case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
+			continue // HTTP/1.1 connection fields are malformed in HTTP/2
+		}
 		for i := range extra {
 			if extra[i].Name == f.Name {
 				continue outer

@@ -56,9 +56,12 @@ func (w *wconn) init(nc net.Conn, wto time.Duration, connWin int32) {
 	w.creditAt = connWin / 4
 }
 
-// lock takes wmu and makes sure a write deadline is set at least wto/2 away.
-func (w *wconn) lock() {
-	w.wmu.Lock()
+func (w *wconn) lock() { w.wmu.Lock() }
+
+// deadline makes sure a write deadline at least wto/2 away is set before
+// the buffer goes to the network (a flush, or a write larger than the
+// room left). wmu held.
+func (w *wconn) deadline() {
 	now := time.Now()
 	if now.Add(w.wto / 2).After(w.wdl) {
 		w.wdl = now.Add(w.wto)
@@ -73,6 +76,7 @@ func (w *wconn) unlock() { w.wmu.Unlock() }
 func (w *wconn) flush() {
 	w.lock()
 	if !w.dead && w.bw.Buffered() > 0 {
+		w.deadline()
 		if err := w.bw.Flush(); err != nil {
 			w.fail()
 		}
@@ -87,16 +91,33 @@ func (w *wconn) fail() {
 }
 
 func (w *wconn) frameHeader(length int, t http2.FrameType, flags http2.Flags, id uint32) {
-	var b [9]byte
-	b[0], b[1], b[2] = byte(length>>16), byte(length>>8), byte(length)
-	b[3], b[4] = byte(t), byte(flags)
-	binary.BigEndian.PutUint32(b[5:], id)
-	if _, err := w.bw.Write(b[:]); err != nil && !w.dead {
+	b := w.small(9)
+	b = append(b, byte(length>>16), byte(length>>8), byte(length), byte(t), byte(flags))
+	w.put(binary.BigEndian.AppendUint32(b, id))
+}
+
+// small returns room for n bytes in the writer's own buffer (flushing it
+// when full), so that short frame parts are written without allocating.
+func (w *wconn) small(n int) []byte {
+	if w.bw.Available() < n {
+		w.deadline()
+		if err := w.bw.Flush(); err != nil && !w.dead {
+			w.fail()
+		}
+	}
+	return w.bw.AvailableBuffer()
+}
+
+func (w *wconn) put(b []byte) {
+	if _, err := w.bw.Write(b); err != nil && !w.dead {
 		w.fail()
 	}
 }
 
 func (w *wconn) write(p []byte) {
+	if len(p) > w.bw.Available() {
+		w.deadline()
+	}
 	if _, err := w.bw.Write(p); err != nil && !w.dead {
 		w.fail()
 	}
@@ -113,16 +134,12 @@ func (w *wconn) data(id uint32, end bool, p []byte) {
 
 func (w *wconn) rst(id uint32, code http2.ErrCode) {
 	w.frameHeader(4, http2.FrameRSTStream, 0, id)
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], uint32(code))
-	w.write(b[:])
+	w.put(binary.BigEndian.AppendUint32(w.small(4), uint32(code)))
 }
 
 func (w *wconn) windowUpdate(id uint32, n uint32) {
 	w.frameHeader(4, http2.FrameWindowUpdate, 0, id)
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], n)
-	w.write(b[:])
+	w.put(binary.BigEndian.AppendUint32(w.small(4), n))
 }
 
 func (w *wconn) goAway(last uint32, code http2.ErrCode) {
@@ -261,6 +278,7 @@ func putBuf(b []byte) {
 	if cap(b) == 0 || cap(b) > 1<<20 {
 		return
 	}
-	b = b[:0]
-	bufPool.Put(&b)
+	putBufSlow(b[:0])
 }
+
+func putBufSlow(b []byte) { bufPool.Put(&b) }
