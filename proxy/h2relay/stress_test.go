@@ -106,7 +106,7 @@ type countObs struct {
 }
 
 func (o *countObs) RequestData([]byte)                                      {}
-func (o *countObs) ResponseHeaders(int, []hpack.HeaderField, bool) *Attempt { return nil }
+func (o *countObs) ResponseHeaders(int, []hpack.HeaderField, bool, bool) *Attempt { return nil }
 func (o *countObs) ResponseData([]byte)                                     {}
 func (o *countObs) Trailers([]hpack.HeaderField)                            {}
 func (o *countObs) Failed(error, bool) (*Attempt, *Response)                { return nil, nil }
