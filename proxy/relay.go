@@ -58,8 +58,8 @@ type relayStream struct {
 	smp               *monitor.Sample
 	max               int
 	reqOver, respOver bool
-	ttfb      time.Duration
-	hdr, resp []hpack.HeaderField // scratch for the routed headers
+	ttfb              time.Duration
+	hdr, resp         []hpack.HeaderField // scratch for the routed headers
 	// acc is the access log entry, nil when not logged; method and the
 	// body sizes are for it.
 	acc                *accessEntry

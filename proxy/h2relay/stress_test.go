@@ -105,11 +105,11 @@ type countObs struct {
 	ended atomic.Bool
 }
 
-func (o *countObs) RequestData([]byte)                                      {}
+func (o *countObs) RequestData([]byte)                                            {}
 func (o *countObs) ResponseHeaders(int, []hpack.HeaderField, bool, bool) *Attempt { return nil }
-func (o *countObs) ResponseData([]byte)                                     {}
-func (o *countObs) Trailers([]hpack.HeaderField)                            {}
-func (o *countObs) Failed(error, bool) (*Attempt, *Response)                { return nil, nil }
+func (o *countObs) ResponseData([]byte)                                           {}
+func (o *countObs) Trailers([]hpack.HeaderField)                                  {}
+func (o *countObs) Failed(error, bool) (*Attempt, *Response)                      { return nil, nil }
 func (o *countObs) Done(Outcome) {
 	if o.ended.Swap(true) {
 		panic("Done twice")
