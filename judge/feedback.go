@@ -49,7 +49,12 @@ type Store struct {
 	ids    map[string]*entry // live entries by request id
 	values int               // values held by the live entries
 	acc    map[versionKey]*Accuracy
+	names  map[string]string // the model and version names entries share (see name)
 }
+
+// maxNames bounds Store.names: model and version names come from the
+// config, so they are few; past the bound each entry keeps its own copy.
+const maxNames = 1 << 16
 
 type versionKey struct{ model, version string }
 
@@ -61,6 +66,12 @@ type entry struct {
 	slot  int
 	preds []prediction
 	n     int // values in preds
+	// pred0 and value0 back preds and its first prediction's values in
+	// the common case (one version's prediction of one row): Put runs
+	// for every sampled request, and the entry is then its only
+	// allocation besides the request id.
+	pred0  [1]prediction
+	value0 [1]Value
 }
 
 // prediction is one version's answer to the request: a value per row.
@@ -73,7 +84,7 @@ type prediction struct {
 // predictions wait ttl for their labels. now is the clock.
 func NewStore(maxEntries int, ttl time.Duration, now func() time.Time) *Store {
 	return &Store{now: now, ttl: ttl, ring: make([]string, max(maxEntries, 1)),
-		ids: map[string]*entry{}, acc: map[versionKey]*Accuracy{}}
+		ids: map[string]*entry{}, acc: map[versionKey]*Accuracy{}, names: map[string]string{}}
 }
 
 // Len returns the number of request ids held.
@@ -90,10 +101,18 @@ func (s *Store) Put(model, version, requestID string, values []Value) bool {
 	if requestID == "" || len(requestID) > MaxIDLen || len(values) == 0 {
 		return false
 	}
-	values = append([]Value(nil), values[:min(len(values), MaxRows)]...)
-	for i := range values { // the caller's strings may live in reused buffers
-		values[i] = clip(values[i])
-		values[i].Cat = strings.Clone(values[i].Cat)
+	// The values are copied before the lock is taken, clipped and their
+	// strings cloned (the caller's may live in reused buffers); one value
+	// stays on the stack until it lands in its entry.
+	var one Value
+	var many []Value
+	if len(values) == 1 {
+		one = keep(values[0])
+	} else {
+		many = make([]Value, min(len(values), MaxRows))
+		for i := range many {
+			many[i] = keep(values[i])
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -107,29 +126,65 @@ func (s *Store) Put(model, version, requestID string, values []Value) bool {
 				s.drop(old, o)
 			}
 		}
-		e = &entry{model: strings.Clone(model), at: s.now(), slot: s.next}
+		e = &entry{model: s.name(model), at: s.now(), slot: s.next}
+		e.preds = e.pred0[:0]
 		id := strings.Clone(requestID)
 		s.ring[s.next] = id
 		s.next = (s.next + 1) % len(s.ring)
 		s.ids[id] = e
 	}
-	kept := false
+	var p *prediction
 	for i := range e.preds {
 		if e.preds[i].version == version {
-			e.n += len(values) - len(e.preds[i].values)
-			s.values += len(values) - len(e.preds[i].values)
-			e.preds[i].values = values
-			kept = true
+			p = &e.preds[i]
+			break
 		}
 	}
-	if !kept && len(e.preds) < MaxVersionsPerID {
-		e.preds = append(e.preds, prediction{version: strings.Clone(version), values: values})
-		e.n += len(values)
-		s.values += len(values)
-		kept = true
+	if p == nil {
+		if len(e.preds) >= MaxVersionsPerID {
+			return false
+		}
+		e.preds = append(e.preds, prediction{version: s.name(version)})
+		p = &e.preds[len(e.preds)-1]
+		if len(e.preds) == 1 {
+			p.values = e.value0[:0]
+		}
 	}
-	s.shrink(e)
-	return kept && s.ids[requestID] == e
+	n := len(values)
+	if many != nil {
+		n = len(many)
+	}
+	e.n += n - len(p.values)
+	s.values += n - len(p.values)
+	switch {
+	case many != nil:
+		p.values = many
+	case cap(p.values) >= 1:
+		p.values = append(p.values[:0], one)
+	default:
+		p.values = []Value{one}
+	}
+	return !s.shrink(e)
+}
+
+// keep is v as the store keeps it: clipped, its string its own.
+func keep(v Value) Value {
+	v = clip(v)
+	v.Cat = strings.Clone(v.Cat)
+	return v
+}
+
+// name returns the store's copy of a model or version name: entries share
+// one copy of each name rather than clone it per request.
+func (s *Store) name(n string) string {
+	if c, ok := s.names[n]; ok {
+		return c
+	}
+	c := strings.Clone(n)
+	if len(s.names) < maxNames {
+		s.names[c] = c
+	}
+	return c
 }
 
 // drop forgets the entry of id.
@@ -142,8 +197,9 @@ func (s *Store) drop(id string, e *entry) {
 }
 
 // shrink forgets the oldest entries until the values fit the budget,
-// sparing keep unless it is the only one left.
-func (s *Store) shrink(keep *entry) {
+// sparing keep unless it is the only one left; it reports whether keep
+// was forgotten.
+func (s *Store) shrink(keep *entry) (dropped bool) {
 	budget := ValuesPerEntry * len(s.ring)
 	for k, n := s.next, 0; s.values > budget && n < len(s.ring); k, n = (k+1)%len(s.ring), n+1 {
 		id := s.ring[k]
@@ -152,8 +208,10 @@ func (s *Store) shrink(keep *entry) {
 		}
 		if e := s.ids[id]; e != nil && e.slot == k && (e != keep || len(s.ids) == 1) {
 			s.drop(id, e)
+			dropped = dropped || e == keep
 		}
 	}
+	return dropped
 }
 
 // Values returns the number of prediction values held.

@@ -249,3 +249,41 @@ func BenchmarkRecord(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkStorePut is what every sampled request pays for feedback: one
+// prediction of one row under a new request id, in a full store (each Put
+// forgets the oldest id). Its allocations are the entry and the id.
+func BenchmarkStorePut(b *testing.B) {
+	const entries = 1 << 14
+	s := NewStore(entries, time.Hour, time.Now)
+	ids := make([]string, 2*entries)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%032x", i)
+	}
+	vals := []Value{Num(1)}
+	for _, id := range ids[:entries] {
+		s.Put("iris", "v1", id, vals)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		s.Put("iris", "v1", ids[i%len(ids)], vals)
+	}
+}
+
+// TestStorePutAllocations pins BenchmarkStorePut's count: a sampled
+// request's prediction costs its entry and its request id, no more.
+func TestStorePutAllocations(t *testing.T) {
+	s := NewStore(64, time.Hour, time.Now)
+	ids := make([]string, 256)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%032x", i)
+	}
+	vals := []Value{Num(1)}
+	i := 0
+	allocs := testing.AllocsPerRun(1000, func() {
+		s.Put("iris", "v1", ids[i%len(ids)], vals)
+		i++
+	})
+	assert.LessOrEqual(t, allocs, 2.0)
+}
