@@ -287,3 +287,39 @@ func TestStorePutAllocations(t *testing.T) {
 	})
 	assert.LessOrEqual(t, allocs, 2.0)
 }
+
+// TestLatencyBucketIsLog2 holds LatencyBucket to its definition,
+// 1 + ⌊8·log₂(d/10 µs)⌋ capped, around every bucket bound and over
+// durations spread from 1 ns to ~100 s.
+func TestLatencyBucketIsLog2(t *testing.T) {
+	byLog := func(d time.Duration) int {
+		s := d.Seconds()
+		if !(s >= latencyBase) {
+			return 0
+		}
+		return min(1+int(latencyPerOctave*math.Log2(s/latencyBase)), LatencyBuckets-1)
+	}
+	for i := range LatencyBuckets + 8 {
+		b := time.Duration(latencyBase * 1e9 * math.Exp2(float64(i)/latencyPerOctave))
+		for d := b - 2; d <= b+2; d++ {
+			require.Equal(t, byLog(d), LatencyBucket(d), "%v", d)
+		}
+	}
+	for k := range 200_000 {
+		d := time.Duration(math.Exp(float64(k) * 25.4 / 200_000))
+		require.Equal(t, byLog(d), LatencyBucket(d), "%v", d)
+	}
+	assert.Equal(t, 0, LatencyBucket(-time.Second))
+	assert.Equal(t, LatencyBuckets-1, LatencyBucket(math.MaxInt64))
+}
+
+// BenchmarkLatencyBucket is the bucketing each Record pays.
+func BenchmarkLatencyBucket(b *testing.B) {
+	b.ReportAllocs()
+	d, n := 3*time.Millisecond, 0
+	for range b.N {
+		n += LatencyBucket(d)
+		d += 997
+	}
+	_ = n
+}
