@@ -1,6 +1,7 @@
 package judge
 
 import (
+	"hash/maphash"
 	"strings"
 	"sync"
 	"time"
@@ -39,15 +40,23 @@ const ValuesPerEntry = 4
 // maxEntries request ids and ValuesPerEntry·maxEntries values; the oldest
 // id is forgotten first. A label is scored once: the entry is gone after
 // its join. Safe for concurrent use.
+//
+// Put runs for every sampled request, so in the common case (a request id
+// of up to inlineID bytes, one version's prediction of one row) it does
+// not allocate: entries live in slots allocated a chunk at a time and
+// reused in ring order, found through a map of id hashes that holds no
+// pointers for the garbage collector to scan.
 type Store struct {
-	now func() time.Time
-	ttl time.Duration
+	now  func() time.Time
+	ttl  time.Duration
+	seed maphash.Seed
 
-	mu     sync.Mutex        // guards everything below
-	ring   []string          // request ids in insertion order, a circle of maxEntries
-	next   int               // the ring slot the next new id takes
-	ids    map[string]*entry // live entries by request id
-	values int               // values held by the live entries
+	mu     sync.Mutex       // guards everything below
+	slots  [][]entry        // the ring of maxEntries entries, in chunks allocated on first use
+	size   int              // maxEntries
+	next   int              // the ring slot the next new id takes
+	ids    map[uint64]int32 // live entries' ring slots by the hash of their id
+	values int              // values held by the live entries
 	acc    map[versionKey]*Accuracy
 	names  map[string]string // the model and version names entries share (see name)
 }
@@ -56,22 +65,40 @@ type Store struct {
 // config, so they are few; past the bound each entry keeps its own copy.
 const maxNames = 1 << 16
 
+// chunkSlots is how many entries the store allocates at a time.
+const chunkSlots = 1024
+
+// inlineID is the longest request id an entry holds without an allocation
+// (vane's own ids are 32 bytes).
+const inlineID = 40
+
 type versionKey struct{ model, version string }
 
-// entry is what the store holds for one request id: its model, when its
-// first prediction arrived, the ring slot it took, and the predictions.
+// entry is what the store holds for one request id: its id, model, when
+// its first prediction arrived, and the predictions. The zero entry is a
+// free slot.
 type entry struct {
-	model string
-	at    time.Time
-	slot  int
-	preds []prediction
-	n     int // values in preds
+	used   bool
+	hash   uint64
+	idLen  uint8
+	id     [inlineID]byte // the id when it is at most inlineID bytes
+	longID string         // else the id
+	model  string
+	at     time.Time
+	preds  []prediction
+	n      int // values in preds
 	// pred0 and value0 back preds and its first prediction's values in
-	// the common case (one version's prediction of one row): Put runs
-	// for every sampled request, and the entry is then its only
-	// allocation besides the request id.
+	// the common case (one version's prediction of one row).
 	pred0  [1]prediction
 	value0 [1]Value
+}
+
+// is reports whether e holds the id requestID.
+func (e *entry) is(requestID string) bool {
+	if len(requestID) > inlineID {
+		return e.longID == requestID
+	}
+	return e.longID == "" && string(e.id[:e.idLen]) == requestID
 }
 
 // prediction is one version's answer to the request: a value per row.
@@ -83,8 +110,28 @@ type prediction struct {
 // NewStore returns a store of at most maxEntries (>= 1) request ids whose
 // predictions wait ttl for their labels. now is the clock.
 func NewStore(maxEntries int, ttl time.Duration, now func() time.Time) *Store {
-	return &Store{now: now, ttl: ttl, ring: make([]string, max(maxEntries, 1)),
-		ids: map[string]*entry{}, acc: map[versionKey]*Accuracy{}, names: map[string]string{}}
+	size := max(maxEntries, 1)
+	return &Store{now: now, ttl: ttl, seed: maphash.MakeSeed(), size: size,
+		slots: make([][]entry, (size+chunkSlots-1)/chunkSlots),
+		ids:   map[uint64]int32{}, acc: map[versionKey]*Accuracy{}, names: map[string]string{}}
+}
+
+// slot returns ring slot k, allocating its chunk on first use.
+func (s *Store) slot(k int) *entry {
+	c := s.slots[k/chunkSlots]
+	if c == nil {
+		c = make([]entry, min(chunkSlots, s.size-k/chunkSlots*chunkSlots))
+		s.slots[k/chunkSlots] = c
+	}
+	return &c[k%chunkSlots]
+}
+
+// find returns the slot holding requestID, or -1.
+func (s *Store) find(requestID string, h uint64) int {
+	if k, ok := s.ids[h]; ok && s.slot(int(k)).is(requestID) {
+		return int(k)
+	}
+	return -1
 }
 
 // Len returns the number of request ids held.
@@ -114,25 +161,36 @@ func (s *Store) Put(model, version, requestID string, values []Value) bool {
 			many[i] = keep(values[i])
 		}
 	}
+	h := maphash.String(s.seed, requestID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.ids[requestID]
-	if e == nil || e.model != model {
-		if e != nil { // the same id on another model: the newer wins
-			s.drop(requestID, e)
+	k := -1
+	if o, ok := s.ids[h]; ok {
+		// Another id with the same 64-bit hash, or the same id on another
+		// model: the newer wins.
+		if e := s.slot(int(o)); e.is(requestID) && e.model == model {
+			k = int(o)
+		} else {
+			s.drop(int(o))
 		}
-		if old := s.ring[s.next]; old != "" {
-			if o := s.ids[old]; o != nil && o.slot == s.next {
-				s.drop(old, o)
-			}
-		}
-		e = &entry{model: s.name(model), at: s.now(), slot: s.next}
-		e.preds = e.pred0[:0]
-		id := strings.Clone(requestID)
-		s.ring[s.next] = id
-		s.next = (s.next + 1) % len(s.ring)
-		s.ids[id] = e
 	}
+	if k < 0 {
+		k = s.next
+		s.next = (s.next + 1) % s.size
+		e := s.slot(k)
+		if e.used {
+			s.drop(k)
+		}
+		e.used, e.hash, e.model, e.at = true, h, s.name(model), s.now()
+		if len(requestID) <= inlineID {
+			e.idLen = uint8(copy(e.id[:], requestID))
+		} else {
+			e.longID = strings.Clone(requestID)
+		}
+		e.preds = e.pred0[:0]
+		s.ids[h] = int32(k)
+	}
+	e := s.slot(k)
 	var p *prediction
 	for i := range e.preds {
 		if e.preds[i].version == version {
@@ -164,7 +222,7 @@ func (s *Store) Put(model, version, requestID string, values []Value) bool {
 	default:
 		p.values = []Value{one}
 	}
-	return !s.shrink(e)
+	return !s.shrink(k)
 }
 
 // keep is v as the store keeps it: clipped, its string its own.
@@ -187,28 +245,23 @@ func (s *Store) name(n string) string {
 	return c
 }
 
-// drop forgets the entry of id.
-func (s *Store) drop(id string, e *entry) {
-	delete(s.ids, id)
+// drop forgets the entry in ring slot k, freeing the slot.
+func (s *Store) drop(k int) {
+	e := s.slot(k)
+	delete(s.ids, e.hash)
 	s.values -= e.n
-	if s.ring[e.slot] == id {
-		s.ring[e.slot] = ""
-	}
+	*e = entry{}
 }
 
 // shrink forgets the oldest entries until the values fit the budget,
-// sparing keep unless it is the only one left; it reports whether keep
-// was forgotten.
-func (s *Store) shrink(keep *entry) (dropped bool) {
-	budget := ValuesPerEntry * len(s.ring)
-	for k, n := s.next, 0; s.values > budget && n < len(s.ring); k, n = (k+1)%len(s.ring), n+1 {
-		id := s.ring[k]
-		if id == "" {
-			continue
-		}
-		if e := s.ids[id]; e != nil && e.slot == k && (e != keep || len(s.ids) == 1) {
-			s.drop(id, e)
-			dropped = dropped || e == keep
+// sparing slot keep unless it is the only one left; it reports whether
+// keep was forgotten.
+func (s *Store) shrink(keep int) (dropped bool) {
+	budget := ValuesPerEntry * s.size
+	for k, n := s.next, 0; s.values > budget && n < s.size; k, n = (k+1)%s.size, n+1 {
+		if c := s.slots[k/chunkSlots]; c != nil && c[k%chunkSlots].used && (k != keep || len(s.ids) == 1) {
+			s.drop(k)
+			dropped = dropped || k == keep
 		}
 	}
 	return dropped
@@ -228,28 +281,31 @@ func (s *Store) Label(requestID string, label []Value) (result, model string) {
 	if requestID == "" || len(label) == 0 {
 		return Invalid, ""
 	}
+	h := maphash.String(s.seed, requestID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.ids[requestID]
-	if e == nil {
+	k := s.find(requestID, h)
+	if k < 0 {
 		return Unknown, ""
 	}
-	s.drop(requestID, e)
+	e := s.slot(k)
+	model = e.model
+	defer s.drop(k) // after the scoring, which reads the entry
 	if s.now().Sub(e.at) > s.ttl {
-		return Expired, e.model
+		return Expired, model
 	}
 	for _, p := range e.preds {
-		k := versionKey{e.model, p.version}
-		a := s.acc[k]
+		vk := versionKey{model, p.version}
+		a := s.acc[vk]
 		if a == nil {
 			a = new(Accuracy)
-			s.acc[k] = a
+			s.acc[vk] = a
 		}
 		for i := range min(len(p.values), len(label)) {
 			a.Add(p.values[i], label[i])
 		}
 	}
-	return Joined, e.model
+	return Joined, model
 }
 
 // Accuracy returns the report of one version; ok is false when no label
