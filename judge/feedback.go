@@ -59,6 +59,7 @@ type Store struct {
 	values int              // values held by the live entries
 	acc    map[versionKey]*Accuracy
 	names  map[string]string // the model and version names entries share (see name)
+	recent [2]string         // the names name returned last
 }
 
 // maxNames bounds Store.names: model and version names come from the
@@ -235,13 +236,22 @@ func keep(v Value) Value {
 // name returns the store's copy of a model or version name: entries share
 // one copy of each name rather than clone it per request.
 func (s *Store) name(n string) string {
-	if c, ok := s.names[n]; ok {
-		return c
+	// Consecutive predictions are mostly of one model and version: the
+	// last two names answer without a map lookup.
+	if n == s.recent[0] {
+		return s.recent[0]
 	}
-	c := strings.Clone(n)
-	if len(s.names) < maxNames {
-		s.names[c] = c
+	if n == s.recent[1] {
+		return s.recent[1]
 	}
+	c, ok := s.names[n]
+	if !ok {
+		c = strings.Clone(n)
+		if len(s.names) < maxNames {
+			s.names[c] = c
+		}
+	}
+	s.recent[0], s.recent[1] = c, s.recent[0]
 	return c
 }
 
