@@ -42,64 +42,67 @@ const ValuesPerEntry = 4
 // its join. Safe for concurrent use.
 //
 // Put runs for every sampled request, so in the common case (a request id
-// of up to inlineID bytes, one version's prediction of one row) it does
-// not allocate: entries live in slots allocated a chunk at a time and
-// reused in ring order, found through a map of id hashes that holds no
-// pointers for the garbage collector to scan.
+// of up to inlineID bytes, predictions of one row each) it neither
+// allocates nor leaves the garbage collector anything to scan: entries
+// live in pointer-free slots, allocated a chunk at a time and reused in
+// ring order, with names and categorical values as indices into a table of
+// interned strings; they are found through a map from a seeded hash of the
+// id to the slot. Longer ids and predictions of other sizes are kept on
+// the side, by slot.
 type Store struct {
 	now  func() time.Time
 	ttl  time.Duration
 	seed maphash.Seed
 
-	mu     sync.Mutex       // guards everything below
-	slots  [][]entry        // the ring of maxEntries entries, in chunks allocated on first use
-	size   int              // maxEntries
-	next   int              // the ring slot the next new id takes
-	ids    map[uint64]int32 // live entries' ring slots by the hash of their id
-	values int              // values held by the live entries
-	acc    map[versionKey]*Accuracy
-	names  map[string]string // the model and version names entries share (see name)
-	recent [2]string         // the names name returned last
+	mu       sync.Mutex             // guards everything below
+	slots    [][]entry              // the ring of maxEntries entries, in chunks allocated on first use
+	size     int                    // maxEntries
+	next     int                    // the ring slot the next new id takes
+	ids      map[uint64]int32       // live entries' ring slots by the hash of their id
+	longIDs  map[int32]string       // the ids longer than inlineID, by slot
+	bigPreds map[int32][]prediction // the predictions of entries that are not inline, by slot
+	values   int                    // values held by the live entries
+	acc      map[versionKey]*Accuracy
+	names    []string          // interned model and version names and categorical values
+	nameIx   map[string]uint32 // names' indices
+	recent   [2]uint32         // the names intern returned last, +1 (0: none)
 }
 
-// maxNames bounds Store.names: model and version names come from the
-// config, so they are few; past the bound each entry keeps its own copy.
+// maxNames bounds the interned strings: model and version names come from
+// the config, so they are few; categorical values are interned while the
+// table is under half full, and kept on the side after that.
 const maxNames = 1 << 16
 
 // chunkSlots is how many entries the store allocates at a time.
 const chunkSlots = 1024
 
-// inlineID is the longest request id an entry holds without an allocation
-// (vane's own ids are 32 bytes).
+// inlineID is the longest request id an entry holds in its slot (vane's
+// own ids are 32 bytes).
 const inlineID = 40
 
 type versionKey struct{ model, version string }
 
-// entry is what the store holds for one request id: its id, model, when
-// its first prediction arrived, and the predictions. The zero entry is a
-// free slot.
+// entry is what the store holds for one request id, pointer-free: its
+// id, model, when its first prediction arrived, and (inline) one value
+// per version. The zero entry is a free slot.
 type entry struct {
-	used   bool
-	hash   uint64
-	idLen  uint8
-	id     [inlineID]byte // the id when it is at most inlineID bytes
-	longID string         // else the id
-	model  string
-	at     time.Time
-	preds  []prediction
-	n      int // values in preds
-	// pred0 and value0 back preds and its first prediction's values in
-	// the common case (one version's prediction of one row).
-	pred0  [1]prediction
-	value0 [1]Value
+	hash     uint64
+	at       int64 // Unix ns of the first prediction
+	n        int32 // values held
+	model    uint32
+	used     bool
+	bigPreds bool  // the predictions are in Store.bigPreds
+	idLen    uint8 // 0: the id is in Store.longIDs
+	npred    uint8 // inline predictions
+	id       [inlineID]byte
+	preds    [MaxVersionsPerID]inlinePred
 }
 
-// is reports whether e holds the id requestID.
-func (e *entry) is(requestID string) bool {
-	if len(requestID) > inlineID {
-		return e.longID == requestID
-	}
-	return e.longID == "" && string(e.id[:e.idLen]) == requestID
+// inlinePred is one version's prediction of one row.
+type inlinePred struct {
+	version uint32
+	cat     uint32 // the categorical value's name index + 1; 0: numeric
+	num     float64
 }
 
 // prediction is one version's answer to the request: a value per row.
@@ -114,7 +117,8 @@ func NewStore(maxEntries int, ttl time.Duration, now func() time.Time) *Store {
 	size := max(maxEntries, 1)
 	return &Store{now: now, ttl: ttl, seed: maphash.MakeSeed(), size: size,
 		slots: make([][]entry, (size+chunkSlots-1)/chunkSlots),
-		ids:   map[uint64]int32{}, acc: map[versionKey]*Accuracy{}, names: map[string]string{}}
+		ids:   map[uint64]int32{}, longIDs: map[int32]string{}, bigPreds: map[int32][]prediction{},
+		acc: map[versionKey]*Accuracy{}, nameIx: map[string]uint32{}}
 }
 
 // slot returns ring slot k, allocating its chunk on first use.
@@ -127,9 +131,18 @@ func (s *Store) slot(k int) *entry {
 	return &c[k%chunkSlots]
 }
 
+// holds reports whether slot k holds requestID.
+func (s *Store) holds(k int, requestID string) bool {
+	e := s.slot(k)
+	if len(requestID) > inlineID {
+		return e.used && e.idLen == 0 && s.longIDs[int32(k)] == requestID
+	}
+	return e.used && int(e.idLen) == len(requestID) && string(e.id[:e.idLen]) == requestID
+}
+
 // find returns the slot holding requestID, or -1.
 func (s *Store) find(requestID string, h uint64) int {
-	if k, ok := s.ids[h]; ok && s.slot(int(k)).is(requestID) {
+	if k, ok := s.ids[h]; ok && s.holds(int(k), requestID) {
 		return int(k)
 	}
 	return -1
@@ -149,13 +162,13 @@ func (s *Store) Put(model, version, requestID string, values []Value) bool {
 	if requestID == "" || len(requestID) > MaxIDLen || len(values) == 0 {
 		return false
 	}
-	// The values are copied before the lock is taken, clipped and their
-	// strings cloned (the caller's may live in reused buffers); one value
-	// stays on the stack until it lands in its entry.
+	// Several values are copied before the lock is taken, clipped and
+	// their strings cloned (the caller's may live in reused buffers); one
+	// value is interned or cloned under the lock.
 	var one Value
 	var many []Value
 	if len(values) == 1 {
-		one = keep(values[0])
+		one = clip(values[0])
 	} else {
 		many = make([]Value, min(len(values), MaxRows))
 		for i := range many {
@@ -165,11 +178,16 @@ func (s *Store) Put(model, version, requestID string, values []Value) bool {
 	h := maphash.String(s.seed, requestID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	mi, ok1 := s.intern(model, maxNames)
+	vi, ok2 := s.intern(version, maxNames)
+	if !ok1 || !ok2 {
+		return false
+	}
 	k := -1
 	if o, ok := s.ids[h]; ok {
 		// Another id with the same 64-bit hash, or the same id on another
 		// model: the newer wins.
-		if e := s.slot(int(o)); e.is(requestID) && e.model == model {
+		if s.holds(int(o), requestID) && s.slot(int(o)).model == mi {
 			k = int(o)
 		} else {
 			s.drop(int(o))
@@ -182,48 +200,99 @@ func (s *Store) Put(model, version, requestID string, values []Value) bool {
 		if e.used {
 			s.drop(k)
 		}
-		e.used, e.hash, e.model, e.at = true, h, s.name(model), s.now()
+		*e = entry{used: true, hash: h, model: mi, at: s.now().UnixNano()}
 		if len(requestID) <= inlineID {
 			e.idLen = uint8(copy(e.id[:], requestID))
 		} else {
-			e.longID = strings.Clone(requestID)
+			s.longIDs[int32(k)] = strings.Clone(requestID)
 		}
-		e.preds = e.pred0[:0]
 		s.ids[h] = int32(k)
 	}
 	e := s.slot(k)
-	var p *prediction
-	for i := range e.preds {
-		if e.preds[i].version == version {
-			p = &e.preds[i]
-			break
+	if many == nil && !e.bigPreds {
+		if p, ok := s.inline(e, vi, one); ok {
+			if p == nil { // a new version's
+				if e.npred >= MaxVersionsPerID {
+					return false
+				}
+				e.n++
+				s.values++
+				p = &e.preds[e.npred]
+				e.npred++
+			}
+			c, _ := s.catIndex(one)
+			*p = inlinePred{version: vi, cat: c, num: one.Num}
+			return !s.shrink(k)
 		}
 	}
-	if p == nil {
-		if len(e.preds) >= MaxVersionsPerID {
-			return false
+	return s.putBig(k, e, version, one, many)
+}
+
+// inline finds e's inline prediction of version vi (nil: none yet); ok
+// is false when v cannot be held inline.
+func (s *Store) inline(e *entry, vi uint32, v Value) (p *inlinePred, ok bool) {
+	if _, ok := s.catIndex(v); !ok {
+		return nil, false
+	}
+	for i := range e.npred {
+		if e.preds[i].version == vi {
+			return &e.preds[i], true
 		}
-		e.preds = append(e.preds, prediction{version: s.name(version)})
-		p = &e.preds[len(e.preds)-1]
-		if len(e.preds) == 1 {
-			p.values = e.value0[:0]
+	}
+	return nil, true
+}
+
+// catIndex interns v's category: 0 for a number, the name index + 1 for a
+// category; false when the table has no room for it.
+func (s *Store) catIndex(v Value) (uint32, bool) {
+	if !v.IsCat {
+		return 0, true
+	}
+	i, ok := s.intern(v.Cat, maxNames/2)
+	return i + 1, ok
+}
+
+// putBig records a prediction in the side table of slot k, moving e's
+// inline predictions there first.
+func (s *Store) putBig(k int, e *entry, version string, one Value, many []Value) bool {
+	preds := s.bigPreds[int32(k)]
+	if !e.bigPreds {
+		preds = make([]prediction, 0, e.npred+1)
+		for _, p := range e.preds[:e.npred] {
+			preds = append(preds, prediction{version: s.names[p.version], values: []Value{s.value(p)}})
+		}
+		e.bigPreds, e.npred = true, 0
+	}
+	if many == nil {
+		one.Cat = strings.Clone(one.Cat)
+		many = []Value{one}
+	}
+	kept := false
+	for i := range preds {
+		if preds[i].version == version {
+			e.n += int32(len(many) - len(preds[i].values))
+			s.values += len(many) - len(preds[i].values)
+			preds[i].values = many
+			kept = true
 		}
 	}
-	n := len(values)
-	if many != nil {
-		n = len(many)
+	if !kept && len(preds) < MaxVersionsPerID {
+		name, _ := s.intern(version, maxNames)
+		preds = append(preds, prediction{version: s.names[name], values: many})
+		e.n += int32(len(many))
+		s.values += len(many)
+		kept = true
 	}
-	e.n += n - len(p.values)
-	s.values += n - len(p.values)
-	switch {
-	case many != nil:
-		p.values = many
-	case cap(p.values) >= 1:
-		p.values = append(p.values[:0], one)
-	default:
-		p.values = []Value{one}
+	s.bigPreds[int32(k)] = preds
+	return kept && !s.shrink(k)
+}
+
+// value is an inline prediction's value.
+func (s *Store) value(p inlinePred) Value {
+	if p.cat == 0 {
+		return Num(p.num)
 	}
-	return !s.shrink(k)
+	return Value{Num: p.num, Cat: s.names[p.cat-1], IsCat: true}
 }
 
 // keep is v as the store keeps it: clipped, its string its own.
@@ -233,33 +302,41 @@ func keep(v Value) Value {
 	return v
 }
 
-// name returns the store's copy of a model or version name: entries share
-// one copy of each name rather than clone it per request.
-func (s *Store) name(n string) string {
+// intern returns the index of n in the table of names, adding a copy of
+// it while the table holds fewer than limit; false when it is full.
+func (s *Store) intern(n string, limit int) (uint32, bool) {
 	// Consecutive predictions are mostly of one model and version: the
 	// last two names answer without a map lookup.
-	if n == s.recent[0] {
-		return s.recent[0]
-	}
-	if n == s.recent[1] {
-		return s.recent[1]
-	}
-	c, ok := s.names[n]
-	if !ok {
-		c = strings.Clone(n)
-		if len(s.names) < maxNames {
-			s.names[c] = c
+	for _, r := range s.recent {
+		if r != 0 && s.names[r-1] == n {
+			return r - 1, true
 		}
 	}
-	s.recent[0], s.recent[1] = c, s.recent[0]
-	return c
+	i, ok := s.nameIx[n]
+	if !ok {
+		if len(s.names) >= limit {
+			return 0, false
+		}
+		i = uint32(len(s.names))
+		c := strings.Clone(n)
+		s.names = append(s.names, c)
+		s.nameIx[c] = i
+	}
+	s.recent[0], s.recent[1] = i+1, s.recent[0]
+	return i, true
 }
 
 // drop forgets the entry in ring slot k, freeing the slot.
 func (s *Store) drop(k int) {
 	e := s.slot(k)
 	delete(s.ids, e.hash)
-	s.values -= e.n
+	s.values -= int(e.n)
+	if e.bigPreds {
+		delete(s.bigPreds, int32(k))
+	}
+	if e.idLen == 0 {
+		delete(s.longIDs, int32(k))
+	}
 	*e = entry{}
 }
 
@@ -299,21 +376,30 @@ func (s *Store) Label(requestID string, label []Value) (result, model string) {
 		return Unknown, ""
 	}
 	e := s.slot(k)
-	model = e.model
+	model = s.names[e.model]
 	defer s.drop(k) // after the scoring, which reads the entry
-	if s.now().Sub(e.at) > s.ttl {
+	if s.now().UnixNano()-e.at > int64(s.ttl) {
 		return Expired, model
 	}
-	for _, p := range e.preds {
-		vk := versionKey{model, p.version}
+	score := func(version string, values []Value) {
+		vk := versionKey{model, version}
 		a := s.acc[vk]
 		if a == nil {
 			a = new(Accuracy)
 			s.acc[vk] = a
 		}
-		for i := range min(len(p.values), len(label)) {
-			a.Add(p.values[i], label[i])
+		for i := range min(len(values), len(label)) {
+			a.Add(values[i], label[i])
 		}
+	}
+	if e.bigPreds {
+		for _, p := range s.bigPreds[int32(k)] {
+			score(p.version, p.values)
+		}
+		return Joined, model
+	}
+	for _, p := range e.preds[:e.npred] {
+		score(s.names[p.version], []Value{s.value(p)})
 	}
 	return Joined, model
 }

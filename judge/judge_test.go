@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -200,7 +201,7 @@ func TestFeedbackStoreBounded(t *testing.T) {
 	assert.Greater(t, s.Len(), 0)
 	total := 0
 	for _, k := range s.ids {
-		total += s.slot(int(k)).n
+		total += int(s.slot(int(k)).n)
 	}
 	assert.Equal(t, total, s.Values(), "the count matches the entries")
 	// Many rows and versions per id are bounded too.
@@ -211,9 +212,9 @@ func TestFeedbackStoreBounded(t *testing.T) {
 	}
 	k := s2.find("big", maphash.String(s2.seed, "big"))
 	require.GreaterOrEqual(t, k, 0)
-	e := s2.slot(k)
-	assert.Len(t, e.preds, MaxVersionsPerID)
-	assert.Len(t, e.preds[0].values, MaxRows)
+	preds := s2.bigPreds[int32(k)]
+	assert.Len(t, preds, MaxVersionsPerID)
+	assert.Len(t, preds[0].values, MaxRows)
 	assert.False(t, s.Put("m", "v1", string(make([]byte, MaxIDLen+1)), []Value{Num(1)}))
 }
 
@@ -325,4 +326,59 @@ func TestStoreIDs(t *testing.T) {
 	assert.Equal(t, Joined, res)
 	assert.Zero(t, s.Len())
 	assert.Zero(t, s.Values())
+}
+
+// TestStoreMixedPredictions: predictions of one row are held inline,
+// categories included; an id that also gets a prediction of several rows
+// moves to the side table with all of them; every one is scored, and the
+// value count follows.
+func TestStoreMixedPredictions(t *testing.T) {
+	s := NewStore(8, time.Hour, time.Now)
+	require.True(t, s.Put("m", "v1", "x", []Value{Cat("setosa")}))
+	require.True(t, s.Put("m", "v2", "x", []Value{Num(2), Num(0)}))
+	assert.Equal(t, 3, s.Values())
+	require.True(t, s.Put("m", "v1", "x", []Value{Cat("virginica")}), "replaces v1's")
+	assert.Equal(t, 3, s.Values())
+	res, _ := s.Label("x", []Value{Cat("virginica"), Num(1)})
+	require.Equal(t, Joined, res)
+	v1, ok := s.Accuracy("m", "v1")
+	require.True(t, ok)
+	assert.Equal(t, int64(1), v1.Cumulative.Labelled)
+	assert.Equal(t, int64(1), v1.Cumulative.Correct)
+	v2, ok := s.Accuracy("m", "v2")
+	require.True(t, ok)
+	assert.Equal(t, int64(2), v2.Cumulative.Labelled)
+	assert.Zero(t, s.Values())
+	assert.Empty(t, s.bigPreds)
+
+	// Past half the name table, new categories are kept on the side.
+	for i := len(s.names); i < maxNames/2; i++ {
+		s.intern(strconv.Itoa(i), maxNames)
+	}
+	require.True(t, s.Put("m", "v1", "y", []Value{Cat("new class")}))
+	res, _ = s.Label("y", []Value{Cat("new class")})
+	require.Equal(t, Joined, res)
+	v1, _ = s.Accuracy("m", "v1")
+	assert.Equal(t, int64(2), v1.Cumulative.Correct)
+}
+
+// TestStoreEntryHasNoPointers: entries hold no pointers, so the chunks of
+// a full store (100,000 entries by default) are never scanned by the GC.
+func TestStoreEntryHasNoPointers(t *testing.T) {
+	var check func(reflect.Type)
+	check = func(typ reflect.Type) {
+		switch typ.Kind() {
+		case reflect.Struct:
+			for i := range typ.NumField() {
+				check(typ.Field(i).Type)
+			}
+		case reflect.Array:
+			check(typ.Elem())
+		case reflect.Bool, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Int,
+			reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uint, reflect.Float64:
+		default:
+			t.Errorf("entry holds a %s", typ)
+		}
+	}
+	check(reflect.TypeFor[entry]())
 }
