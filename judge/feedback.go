@@ -54,18 +54,19 @@ type Store struct {
 	ttl  time.Duration
 	seed maphash.Seed
 
-	mu       sync.Mutex             // guards everything below
-	slots    [][]entry              // the ring of maxEntries entries, in chunks allocated on first use
-	size     int                    // maxEntries
-	next     int                    // the ring slot the next new id takes
-	ids      map[uint64]int32       // live entries' ring slots by the hash of their id
-	longIDs  map[int32]string       // the ids longer than inlineID, by slot
-	bigPreds map[int32][]prediction // the predictions of entries that are not inline, by slot
-	values   int                    // values held by the live entries
-	acc      map[versionKey]*Accuracy
-	names    []string          // interned model and version names and categorical values
-	nameIx   map[string]uint32 // names' indices
-	recent   [2]uint32         // the names intern returned last, +1 (0: none)
+	mu         sync.Mutex             // guards everything below
+	slots      [][]entry              // the ring of maxEntries entries, in chunks allocated on first use
+	size       int                    // maxEntries
+	next       int                    // the ring slot the next new id takes
+	ids        map[uint64]int32       // live entries' ring slots by the hash of their id
+	longIDs    map[int32]string       // the ids longer than inlineID, by slot
+	bigPreds   map[int32][]prediction // the predictions of entries that are not inline, by slot
+	values     int                    // values held by the live entries
+	acc        map[versionKey]*Accuracy
+	names      []string          // interned model and version names and categorical values
+	nameIx     map[string]uint32 // names' indices
+	recent     [4]uint32         // names intern returned lately, index + 1 (0: none)
+	nextRecent int               // the recent slot the next name takes
 }
 
 // maxNames bounds the interned strings: model and version names come from
@@ -305,8 +306,8 @@ func keep(v Value) Value {
 // intern returns the index of n in the table of names, adding a copy of
 // it while the table holds fewer than limit; false when it is full.
 func (s *Store) intern(n string, limit int) (uint32, bool) {
-	// Consecutive predictions are mostly of one model and version: the
-	// last two names answer without a map lookup.
+	// Predictions are mostly of a few models and versions: the names
+	// returned lately answer without a map lookup.
 	for _, r := range s.recent {
 		if r != 0 && s.names[r-1] == n {
 			return r - 1, true
@@ -322,7 +323,8 @@ func (s *Store) intern(n string, limit int) (uint32, bool) {
 		s.names = append(s.names, c)
 		s.nameIx[c] = i
 	}
-	s.recent[0], s.recent[1] = i+1, s.recent[0]
+	s.recent[s.nextRecent] = i + 1
+	s.nextRecent = (s.nextRecent + 1) % len(s.recent)
 	return i, true
 }
 
