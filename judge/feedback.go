@@ -1,6 +1,7 @@
 package judge
 
 import (
+	"hash/maphash"
 	"strings"
 	"sync"
 	"time"
@@ -39,28 +40,70 @@ const ValuesPerEntry = 4
 // maxEntries request ids and ValuesPerEntry·maxEntries values; the oldest
 // id is forgotten first. A label is scored once: the entry is gone after
 // its join. Safe for concurrent use.
+//
+// Put runs for every sampled request, so in the common case (a request id
+// of up to inlineID bytes, predictions of one row each) it neither
+// allocates nor leaves the garbage collector anything to scan: entries
+// live in pointer-free slots, allocated a chunk at a time and reused in
+// ring order, with names and categorical values as indices into a table of
+// interned strings; they are found through a map from a seeded hash of the
+// id to the slot. Longer ids and predictions of other sizes are kept on
+// the side, by slot.
 type Store struct {
-	now func() time.Time
-	ttl time.Duration
+	now  func() time.Time
+	ttl  time.Duration
+	seed maphash.Seed
 
-	mu     sync.Mutex        // guards everything below
-	ring   []string          // request ids in insertion order, a circle of maxEntries
-	next   int               // the ring slot the next new id takes
-	ids    map[string]*entry // live entries by request id
-	values int               // values held by the live entries
-	acc    map[versionKey]*Accuracy
+	mu         sync.Mutex             // guards everything below
+	slots      [][]entry              // the ring of maxEntries entries, in chunks allocated on first use
+	size       int                    // maxEntries
+	next       int                    // the ring slot the next new id takes
+	ids        map[uint64]int32       // live entries' ring slots by the hash of their id
+	longIDs    map[int32]string       // the ids longer than inlineID, by slot
+	bigPreds   map[int32][]prediction // the predictions of entries that are not inline, by slot
+	values     int                    // values held by the live entries
+	acc        map[versionKey]*Accuracy
+	names      []string          // interned model and version names and categorical values
+	nameIx     map[string]uint32 // names' indices
+	recent     [4]uint32         // names intern returned lately, index + 1 (0: none)
+	nextRecent int               // the recent slot the next name takes
 }
+
+// maxNames bounds the interned strings: model and version names come from
+// the config, so they are few; categorical values are interned while the
+// table is under half full, and kept on the side after that.
+const maxNames = 1 << 16
+
+// chunkSlots is how many entries the store allocates at a time.
+const chunkSlots = 1024
+
+// inlineID is the longest request id an entry holds in its slot (vane's
+// own ids are 32 bytes).
+const inlineID = 40
 
 type versionKey struct{ model, version string }
 
-// entry is what the store holds for one request id: its model, when its
-// first prediction arrived, the ring slot it took, and the predictions.
+// entry is what the store holds for one request id, pointer-free: its
+// id, model, when its first prediction arrived, and (inline) one value
+// per version. The zero entry is a free slot.
 type entry struct {
-	model string
-	at    time.Time
-	slot  int
-	preds []prediction
-	n     int // values in preds
+	hash     uint64
+	at       int64 // Unix ns of the first prediction
+	n        int32 // values held
+	model    uint32
+	used     bool
+	bigPreds bool  // the predictions are in Store.bigPreds
+	idLen    uint8 // 0: the id is in Store.longIDs
+	npred    uint8 // inline predictions
+	id       [inlineID]byte
+	preds    [MaxVersionsPerID]inlinePred
+}
+
+// inlinePred is one version's prediction of one row.
+type inlinePred struct {
+	version uint32
+	cat     uint32 // the categorical value's name index + 1; 0: numeric
+	num     float64
 }
 
 // prediction is one version's answer to the request: a value per row.
@@ -72,8 +115,38 @@ type prediction struct {
 // NewStore returns a store of at most maxEntries (>= 1) request ids whose
 // predictions wait ttl for their labels. now is the clock.
 func NewStore(maxEntries int, ttl time.Duration, now func() time.Time) *Store {
-	return &Store{now: now, ttl: ttl, ring: make([]string, max(maxEntries, 1)),
-		ids: map[string]*entry{}, acc: map[versionKey]*Accuracy{}}
+	size := max(maxEntries, 1)
+	return &Store{now: now, ttl: ttl, seed: maphash.MakeSeed(), size: size,
+		slots: make([][]entry, (size+chunkSlots-1)/chunkSlots),
+		ids:   map[uint64]int32{}, longIDs: map[int32]string{}, bigPreds: map[int32][]prediction{},
+		acc: map[versionKey]*Accuracy{}, nameIx: map[string]uint32{}}
+}
+
+// slot returns ring slot k, allocating its chunk on first use.
+func (s *Store) slot(k int) *entry {
+	c := s.slots[k/chunkSlots]
+	if c == nil {
+		c = make([]entry, min(chunkSlots, s.size-k/chunkSlots*chunkSlots))
+		s.slots[k/chunkSlots] = c
+	}
+	return &c[k%chunkSlots]
+}
+
+// holds reports whether slot k holds requestID.
+func (s *Store) holds(k int, requestID string) bool {
+	e := s.slot(k)
+	if len(requestID) > inlineID {
+		return e.used && e.idLen == 0 && s.longIDs[int32(k)] == requestID
+	}
+	return e.used && int(e.idLen) == len(requestID) && string(e.id[:e.idLen]) == requestID
+}
+
+// find returns the slot holding requestID, or -1.
+func (s *Store) find(requestID string, h uint64) int {
+	if k, ok := s.ids[h]; ok && s.holds(int(k), requestID) {
+		return int(k)
+	}
+	return -1
 }
 
 // Len returns the number of request ids held.
@@ -90,70 +163,197 @@ func (s *Store) Put(model, version, requestID string, values []Value) bool {
 	if requestID == "" || len(requestID) > MaxIDLen || len(values) == 0 {
 		return false
 	}
-	values = append([]Value(nil), values[:min(len(values), MaxRows)]...)
-	for i := range values { // the caller's strings may live in reused buffers
-		values[i] = clip(values[i])
-		values[i].Cat = strings.Clone(values[i].Cat)
+	// Several values are copied before the lock is taken, clipped and
+	// their strings cloned (the caller's may live in reused buffers); one
+	// value is interned or cloned under the lock.
+	var one Value
+	var many []Value
+	if len(values) == 1 {
+		one = clip(values[0])
+	} else {
+		many = make([]Value, min(len(values), MaxRows))
+		for i := range many {
+			many[i] = keep(values[i])
+		}
 	}
+	h := maphash.String(s.seed, requestID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.ids[requestID]
-	if e == nil || e.model != model {
-		if e != nil { // the same id on another model: the newer wins
-			s.drop(requestID, e)
+	mi, ok1 := s.intern(model, maxNames)
+	vi, ok2 := s.intern(version, maxNames)
+	if !ok1 || !ok2 {
+		return false
+	}
+	k := -1
+	if o, ok := s.ids[h]; ok {
+		// Another id with the same 64-bit hash, or the same id on another
+		// model: the newer wins.
+		if s.holds(int(o), requestID) && s.slot(int(o)).model == mi {
+			k = int(o)
+		} else {
+			s.drop(int(o))
 		}
-		if old := s.ring[s.next]; old != "" {
-			if o := s.ids[old]; o != nil && o.slot == s.next {
-				s.drop(old, o)
+	}
+	if k < 0 {
+		k = s.next
+		s.next = (s.next + 1) % s.size
+		e := s.slot(k)
+		if e.used {
+			s.drop(k)
+		}
+		*e = entry{used: true, hash: h, model: mi, at: s.now().UnixNano()}
+		if len(requestID) <= inlineID {
+			e.idLen = uint8(copy(e.id[:], requestID))
+		} else {
+			s.longIDs[int32(k)] = strings.Clone(requestID)
+		}
+		s.ids[h] = int32(k)
+	}
+	e := s.slot(k)
+	if many == nil && !e.bigPreds {
+		if p, ok := s.inline(e, vi, one); ok {
+			if p == nil { // a new version's
+				if e.npred >= MaxVersionsPerID {
+					return false
+				}
+				e.n++
+				s.values++
+				p = &e.preds[e.npred]
+				e.npred++
 			}
+			c, _ := s.catIndex(one)
+			*p = inlinePred{version: vi, cat: c, num: one.Num}
+			return !s.shrink(k)
 		}
-		e = &entry{model: strings.Clone(model), at: s.now(), slot: s.next}
-		id := strings.Clone(requestID)
-		s.ring[s.next] = id
-		s.next = (s.next + 1) % len(s.ring)
-		s.ids[id] = e
+	}
+	return s.putBig(k, e, version, one, many)
+}
+
+// inline finds e's inline prediction of version vi (nil: none yet); ok
+// is false when v cannot be held inline.
+func (s *Store) inline(e *entry, vi uint32, v Value) (p *inlinePred, ok bool) {
+	if _, ok := s.catIndex(v); !ok {
+		return nil, false
+	}
+	for i := range e.npred {
+		if e.preds[i].version == vi {
+			return &e.preds[i], true
+		}
+	}
+	return nil, true
+}
+
+// catIndex interns v's category: 0 for a number, the name index + 1 for a
+// category; false when the table has no room for it.
+func (s *Store) catIndex(v Value) (uint32, bool) {
+	if !v.IsCat {
+		return 0, true
+	}
+	i, ok := s.intern(v.Cat, maxNames/2)
+	return i + 1, ok
+}
+
+// putBig records a prediction in the side table of slot k, moving e's
+// inline predictions there first.
+func (s *Store) putBig(k int, e *entry, version string, one Value, many []Value) bool {
+	preds := s.bigPreds[int32(k)]
+	if !e.bigPreds {
+		preds = make([]prediction, 0, e.npred+1)
+		for _, p := range e.preds[:e.npred] {
+			preds = append(preds, prediction{version: s.names[p.version], values: []Value{s.value(p)}})
+		}
+		e.bigPreds, e.npred = true, 0
+	}
+	if many == nil {
+		one.Cat = strings.Clone(one.Cat)
+		many = []Value{one}
 	}
 	kept := false
-	for i := range e.preds {
-		if e.preds[i].version == version {
-			e.n += len(values) - len(e.preds[i].values)
-			s.values += len(values) - len(e.preds[i].values)
-			e.preds[i].values = values
+	for i := range preds {
+		if preds[i].version == version {
+			e.n += int32(len(many) - len(preds[i].values))
+			s.values += len(many) - len(preds[i].values)
+			preds[i].values = many
 			kept = true
 		}
 	}
-	if !kept && len(e.preds) < MaxVersionsPerID {
-		e.preds = append(e.preds, prediction{version: strings.Clone(version), values: values})
-		e.n += len(values)
-		s.values += len(values)
+	if !kept && len(preds) < MaxVersionsPerID {
+		name, _ := s.intern(version, maxNames)
+		preds = append(preds, prediction{version: s.names[name], values: many})
+		e.n += int32(len(many))
+		s.values += len(many)
 		kept = true
 	}
-	s.shrink(e)
-	return kept && s.ids[requestID] == e
+	s.bigPreds[int32(k)] = preds
+	return kept && !s.shrink(k)
 }
 
-// drop forgets the entry of id.
-func (s *Store) drop(id string, e *entry) {
-	delete(s.ids, id)
-	s.values -= e.n
-	if s.ring[e.slot] == id {
-		s.ring[e.slot] = ""
+// value is an inline prediction's value.
+func (s *Store) value(p inlinePred) Value {
+	if p.cat == 0 {
+		return Num(p.num)
 	}
+	return Value{Num: p.num, Cat: s.names[p.cat-1], IsCat: true}
+}
+
+// keep is v as the store keeps it: clipped, its string its own.
+func keep(v Value) Value {
+	v = clip(v)
+	v.Cat = strings.Clone(v.Cat)
+	return v
+}
+
+// intern returns the index of n in the table of names, adding a copy of
+// it while the table holds fewer than limit; false when it is full.
+func (s *Store) intern(n string, limit int) (uint32, bool) {
+	// Predictions are mostly of a few models and versions: the names
+	// returned lately answer without a map lookup.
+	for _, r := range s.recent {
+		if r != 0 && s.names[r-1] == n {
+			return r - 1, true
+		}
+	}
+	i, ok := s.nameIx[n]
+	if !ok {
+		if len(s.names) >= limit {
+			return 0, false
+		}
+		i = uint32(len(s.names))
+		c := strings.Clone(n)
+		s.names = append(s.names, c)
+		s.nameIx[c] = i
+	}
+	s.recent[s.nextRecent] = i + 1
+	s.nextRecent = (s.nextRecent + 1) % len(s.recent)
+	return i, true
+}
+
+// drop forgets the entry in ring slot k, freeing the slot.
+func (s *Store) drop(k int) {
+	e := s.slot(k)
+	delete(s.ids, e.hash)
+	s.values -= int(e.n)
+	if e.bigPreds {
+		delete(s.bigPreds, int32(k))
+	}
+	if e.idLen == 0 {
+		delete(s.longIDs, int32(k))
+	}
+	*e = entry{}
 }
 
 // shrink forgets the oldest entries until the values fit the budget,
-// sparing keep unless it is the only one left.
-func (s *Store) shrink(keep *entry) {
-	budget := ValuesPerEntry * len(s.ring)
-	for k, n := s.next, 0; s.values > budget && n < len(s.ring); k, n = (k+1)%len(s.ring), n+1 {
-		id := s.ring[k]
-		if id == "" {
-			continue
-		}
-		if e := s.ids[id]; e != nil && e.slot == k && (e != keep || len(s.ids) == 1) {
-			s.drop(id, e)
+// sparing slot keep unless it is the only one left; it reports whether
+// keep was forgotten.
+func (s *Store) shrink(keep int) (dropped bool) {
+	budget := ValuesPerEntry * s.size
+	for k, n := s.next, 0; s.values > budget && n < s.size; k, n = (k+1)%s.size, n+1 {
+		if c := s.slots[k/chunkSlots]; c != nil && c[k%chunkSlots].used && (k != keep || len(s.ids) == 1) {
+			s.drop(k)
+			dropped = dropped || k == keep
 		}
 	}
+	return dropped
 }
 
 // Values returns the number of prediction values held.
@@ -170,28 +370,40 @@ func (s *Store) Label(requestID string, label []Value) (result, model string) {
 	if requestID == "" || len(label) == 0 {
 		return Invalid, ""
 	}
+	h := maphash.String(s.seed, requestID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.ids[requestID]
-	if e == nil {
+	k := s.find(requestID, h)
+	if k < 0 {
 		return Unknown, ""
 	}
-	s.drop(requestID, e)
-	if s.now().Sub(e.at) > s.ttl {
-		return Expired, e.model
+	e := s.slot(k)
+	model = s.names[e.model]
+	defer s.drop(k) // after the scoring, which reads the entry
+	if s.now().UnixNano()-e.at > int64(s.ttl) {
+		return Expired, model
 	}
-	for _, p := range e.preds {
-		k := versionKey{e.model, p.version}
-		a := s.acc[k]
+	score := func(version string, values []Value) {
+		vk := versionKey{model, version}
+		a := s.acc[vk]
 		if a == nil {
 			a = new(Accuracy)
-			s.acc[k] = a
+			s.acc[vk] = a
 		}
-		for i := range min(len(p.values), len(label)) {
-			a.Add(p.values[i], label[i])
+		for i := range min(len(values), len(label)) {
+			a.Add(values[i], label[i])
 		}
 	}
-	return Joined, e.model
+	if e.bigPreds {
+		for _, p := range s.bigPreds[int32(k)] {
+			score(p.version, p.values)
+		}
+		return Joined, model
+	}
+	for _, p := range e.preds[:e.npred] {
+		score(s.names[p.version], []Value{s.value(p)})
+	}
+	return Joined, model
 }
 
 // Accuracy returns the report of one version; ok is false when no label

@@ -2,8 +2,11 @@ package judge
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math"
+	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -183,7 +186,7 @@ func TestFeedbackStoreBounded(t *testing.T) {
 	}
 	wg.Wait()
 	assert.LessOrEqual(t, s.Len(), 1000)
-	assert.Len(t, s.ring, 1000)
+	assert.Equal(t, 1000, s.size)
 	assert.LessOrEqual(t, len(s.ids), 1000)
 	assert.LessOrEqual(t, s.Values(), ValuesPerEntry*1000)
 	// Batch predictions of many rows from every version: the value budget
@@ -197,8 +200,8 @@ func TestFeedbackStoreBounded(t *testing.T) {
 	assert.LessOrEqual(t, s.Values(), ValuesPerEntry*1000)
 	assert.Greater(t, s.Len(), 0)
 	total := 0
-	for _, e := range s.ids {
-		total += e.n
+	for _, k := range s.ids {
+		total += int(s.slot(int(k)).n)
 	}
 	assert.Equal(t, total, s.Values(), "the count matches the entries")
 	// Many rows and versions per id are bounded too.
@@ -207,10 +210,11 @@ func TestFeedbackStoreBounded(t *testing.T) {
 	for v := range 10 {
 		s2.Put("m", "v"+strconv.Itoa(v), "big", big)
 	}
-	e := s2.ids["big"]
-	require.NotNil(t, e)
-	assert.Len(t, e.preds, MaxVersionsPerID)
-	assert.Len(t, e.preds[0].values, MaxRows)
+	k := s2.find("big", maphash.String(s2.seed, "big"))
+	require.GreaterOrEqual(t, k, 0)
+	preds := s2.bigPreds[int32(k)]
+	assert.Len(t, preds, MaxVersionsPerID)
+	assert.Len(t, preds[0].values, MaxRows)
 	assert.False(t, s.Put("m", "v1", string(make([]byte, MaxIDLen+1)), []Value{Num(1)}))
 }
 
@@ -248,4 +252,133 @@ func BenchmarkRecord(b *testing.B) {
 			r.Record(200, d)
 		}
 	})
+}
+
+// BenchmarkStorePut is what every sampled request pays for feedback: one
+// prediction of one row under a new request id, in a full store (each Put
+// forgets the oldest id). It allocates nothing.
+func BenchmarkStorePut(b *testing.B) {
+	const entries = 1 << 14
+	s := NewStore(entries, time.Hour, time.Now)
+	ids := make([]string, 2*entries)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%032x", i)
+	}
+	vals := []Value{Num(1)}
+	for _, id := range ids[:entries] {
+		s.Put("iris", "v1", id, vals)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		s.Put("iris", "v1", ids[i%len(ids)], vals)
+	}
+}
+
+// TestStorePutAllocations pins BenchmarkStorePut's count: a sampled
+// request's prediction (one row, an id of vane's length) allocates nothing
+// once the store's chunk is there.
+func TestStorePutAllocations(t *testing.T) {
+	s := NewStore(64, time.Hour, time.Now)
+	ids := make([]string, 256)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%032x", i)
+	}
+	vals := []Value{Num(1)}
+	i := 0
+	allocs := testing.AllocsPerRun(1000, func() {
+		s.Put("iris", "v1", ids[i%len(ids)], vals)
+		i++
+	})
+	assert.Zero(t, allocs)
+}
+
+// TestStoreIDs: ids longer than an entry holds inline, the same id on
+// another model, and two ids whose hashes collide each keep one entry
+// per id, the newer winning.
+func TestStoreIDs(t *testing.T) {
+	s := NewStore(8, time.Hour, time.Now)
+	long := strings.Repeat("x", MaxIDLen)
+	require.True(t, s.Put("m", "v1", long, []Value{Num(1)}))
+	require.True(t, s.Put("m", "v2", long, []Value{Num(2)}))
+	assert.Equal(t, 1, s.Len())
+	res, model := s.Label(long[:MaxIDLen-1], []Value{Num(1)})
+	assert.Equal(t, Unknown, res, "a prefix of a long id is another id")
+	res, model = s.Label(long, []Value{Num(1)})
+	assert.Equal(t, Joined, res)
+	assert.Equal(t, "m", model)
+
+	require.True(t, s.Put("m", "v1", "a", []Value{Num(1)}))
+	require.True(t, s.Put("other", "v1", "a", []Value{Num(1)}))
+	assert.Equal(t, 1, s.Len())
+	_, model = s.Label("a", []Value{Num(1)})
+	assert.Equal(t, "other", model, "the same id on another model: the newer wins")
+
+	// "b" collides with "c": the map sends c's hash to b's slot.
+	require.True(t, s.Put("m", "v1", "b", []Value{Num(1)}))
+	s.ids[maphash.String(s.seed, "c")] = s.ids[maphash.String(s.seed, "b")]
+	res, _ = s.Label("c", []Value{Num(1)})
+	assert.Equal(t, Unknown, res, "a colliding id is not joined with another's prediction")
+	require.True(t, s.Put("m", "v1", "c", []Value{Num(3)}))
+	res, _ = s.Label("b", []Value{Num(1)})
+	assert.Equal(t, Unknown, res, "the newer of two colliding ids wins")
+	res, _ = s.Label("c", []Value{Num(3)})
+	assert.Equal(t, Joined, res)
+	assert.Zero(t, s.Len())
+	assert.Zero(t, s.Values())
+}
+
+// TestStoreMixedPredictions: predictions of one row are held inline,
+// categories included; an id that also gets a prediction of several rows
+// moves to the side table with all of them; every one is scored, and the
+// value count follows.
+func TestStoreMixedPredictions(t *testing.T) {
+	s := NewStore(8, time.Hour, time.Now)
+	require.True(t, s.Put("m", "v1", "x", []Value{Cat("setosa")}))
+	require.True(t, s.Put("m", "v2", "x", []Value{Num(2), Num(0)}))
+	assert.Equal(t, 3, s.Values())
+	require.True(t, s.Put("m", "v1", "x", []Value{Cat("virginica")}), "replaces v1's")
+	assert.Equal(t, 3, s.Values())
+	res, _ := s.Label("x", []Value{Cat("virginica"), Num(1)})
+	require.Equal(t, Joined, res)
+	v1, ok := s.Accuracy("m", "v1")
+	require.True(t, ok)
+	assert.Equal(t, int64(1), v1.Cumulative.Labelled)
+	assert.Equal(t, int64(1), v1.Cumulative.Correct)
+	v2, ok := s.Accuracy("m", "v2")
+	require.True(t, ok)
+	assert.Equal(t, int64(2), v2.Cumulative.Labelled)
+	assert.Zero(t, s.Values())
+	assert.Empty(t, s.bigPreds)
+
+	// Past half the name table, new categories are kept on the side.
+	for i := len(s.names); i < maxNames/2; i++ {
+		s.intern(strconv.Itoa(i), maxNames)
+	}
+	require.True(t, s.Put("m", "v1", "y", []Value{Cat("new class")}))
+	res, _ = s.Label("y", []Value{Cat("new class")})
+	require.Equal(t, Joined, res)
+	v1, _ = s.Accuracy("m", "v1")
+	assert.Equal(t, int64(2), v1.Cumulative.Correct)
+}
+
+// TestStoreEntryHasNoPointers: entries hold no pointers, so the chunks of
+// a full store (100,000 entries by default) are never scanned by the GC.
+func TestStoreEntryHasNoPointers(t *testing.T) {
+	var check func(reflect.Type)
+	check = func(typ reflect.Type) {
+		switch typ.Kind() {
+		case reflect.Struct:
+			for i := range typ.NumField() {
+				check(typ.Field(i).Type)
+			}
+		case reflect.Array:
+			check(typ.Elem())
+		case reflect.Bool, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Int,
+			reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uint, reflect.Float64:
+		default:
+			t.Errorf("entry holds a %s", typ)
+		}
+	}
+	check(reflect.TypeFor[entry]())
 }

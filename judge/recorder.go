@@ -17,15 +17,36 @@ const (
 	LatencyBuckets = 24*latencyPerOctave + 2
 )
 
-// LatencyBucket returns the bucket of d.
+// LatencyBucket returns the bucket of d: 1 + ⌊8·log₂(d/10 µs)⌋, from
+// the binary exponent of d/10 µs and its mantissa's place among the
+// eighth-octave bounds, without a logarithm (it runs for every answer).
 func LatencyBucket(d time.Duration) int {
-	s := d.Seconds()
-	if !(s >= latencyBase) {
+	x := float64(d) / (latencyBase * 1e9) // exact for whole octaves
+	if !(x >= 1) {
 		return 0
 	}
-	i := 1 + int(latencyPerOctave*math.Log2(s/latencyBase))
+	frac, exp := math.Frexp(x) // frac in [0.5, 1)
+	i := 1 + latencyPerOctave*(exp-1)
+	if i >= LatencyBuckets-1 {
+		return LatencyBuckets - 1
+	}
+	for _, b := range &octaveSteps {
+		if frac < b {
+			break
+		}
+		i++
+	}
 	return min(i, LatencyBuckets-1)
 }
+
+// octaveSteps are the bucket bounds within an octave, 2^(k/8)/2 for
+// k = 1..7, on the scale of math.Frexp's fraction.
+var octaveSteps = func() (b [latencyPerOctave - 1]float64) {
+	for k := range b {
+		b[k] = math.Exp2(float64(k+1)/latencyPerOctave) / 2
+	}
+	return b
+}()
 
 // bucketMid is a representative latency (seconds) of bucket i: its
 // geometric middle.
@@ -94,6 +115,32 @@ func (r *Recorder) Record(code int, d time.Duration) {
 	r.hist[LatencyBucket(d)].Add(1)
 	i := r.next.Add(1) - 1
 	r.ring[i%RecorderWindow].Store(max(int64(d), 0)<<1 | e | 1<<62)
+}
+
+// Totals are a Recorder's cumulative counts.
+type Totals struct {
+	Requests, Errors int64
+	// Latency counts answers per latency bucket (see LatencyBucket).
+	Latency [LatencyBuckets]int64
+}
+
+// Totals returns the cumulative counts: cheaper than Figures, which also
+// sorts the window. Concurrent Records may be half in it.
+func (r *Recorder) Totals() Totals {
+	t := Totals{Requests: r.requests.Load(), Errors: r.errors.Load()}
+	for i := range r.hist {
+		t.Latency[i] = r.hist[i].Load()
+	}
+	return t
+}
+
+// BucketUpper is the exclusive upper bound of latency bucket i: every
+// duration in it is shorter. The last bucket's is the longest Duration.
+func BucketUpper(i int) time.Duration {
+	if i >= LatencyBuckets-1 {
+		return math.MaxInt64
+	}
+	return time.Duration(math.Ceil(latencyBase * 1e9 * math.Exp2(float64(i)/latencyPerOctave)))
 }
 
 // Figures is a copy of a Recorder's counts.

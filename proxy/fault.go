@@ -53,6 +53,9 @@ const refusedBodyMin = 64 << 10
 
 // clientFault reports whether err is the client's doing.
 func clientFault(err error) bool {
+	if err == nil { // every answered attempt: skip the six errors.Is
+		return false
+	}
 	return errors.Is(err, ErrBadRequest) || errors.Is(err, ErrClientBody) ||
 		errors.Is(err, ErrClientTimeout) || errors.Is(err, ErrBodyRefused) ||
 		errors.Is(err, ErrClientGone) || errors.Is(err, ErrAmbiguousFraming)

@@ -21,9 +21,11 @@ import (
 const maxFeedbackBytes = 16 << 20
 
 // onPrediction is monitor.Options.OnPrediction.
+// Its scratch lives on the stack: it runs for every sampled request.
 func (c *comparison) onPrediction(model, version, requestID string, rows []decode.Row) {
 	var buf [8]judge.Value
-	vals, _ := appendPredictions(buf[:0], nil, rows)
+	var fields [8]judge.Field
+	vals, _ := appendPredictions(buf[:0], fields[:0], rows)
 	if len(vals) > 0 {
 		c.store.Put(model, version, requestID, vals)
 	}

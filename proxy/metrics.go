@@ -138,8 +138,8 @@ type versionMetrics struct {
 	// retries and budgetExceeded are nil for the version-less entries.
 	retries        prometheus.Counter
 	budgetExceeded prometheus.Counter
-	// evidence counts answers for a rollout's gates; nil when the model
-	// has no rollout.
+	// evidence reads rec for a rollout's gates; nil when the model has no
+	// rollout.
 	evidence atomic.Pointer[versionEvidence]
 	// rec feeds GET /compare; nil for the version-less entries.
 	rec *judge.Recorder
@@ -173,8 +173,8 @@ func (vm *versionMetrics) observe(code int, d time.Duration) {
 	if vm.version != "" {
 		vm.duration.Observe(d.Seconds())
 	}
-	if ev := vm.evidence.Load(); ev != nil {
-		ev.observe(code, d)
+	if ev := vm.evidence.Load(); ev != nil && ev.rec != vm.rec {
+		ev.rec.Record(code, d) // a recorder of the evidence's own: vm.rec already counted it
 	}
 }
 

@@ -7,94 +7,64 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/bits"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vaneproxy/vane/configs"
+	"github.com/vaneproxy/vane/judge"
 	"github.com/vaneproxy/vane/monitor"
 	"github.com/vaneproxy/vane/rollout"
 )
 
 // The rollout controller's evidence: per version of a model under
-// rollout, the answers, 5xx answers and a latency sketch since its step
-// started, counted on the request path (versionMetrics.observe) with three
-// atomic adds; models without a rollout pay nothing.
+// rollout, the answers, 5xx answers and latencies since its step started.
+// They are read from the version's judge.Recorder, the one GET /compare
+// reads, which versionMetrics.observe feeds once per answer: a rollout
+// adds no work to the request path.
 
-// latencyBuckets is the sketch's size: log-linear buckets of microseconds,
-// four per power of two (at most 25 % wide), up to 2^64 µs.
-const latencyBuckets = 256
-
-// stepCounters are one version's figures over one step.
-type stepCounters struct {
-	requests atomic.Int64
-	errors   atomic.Int64
-	buckets  [latencyBuckets]atomic.Int64
-}
-
-// versionEvidence carries a version's counters across snapshots; a step
-// start swaps in fresh ones.
+// versionEvidence is one version's figures: its recorder's counts minus
+// those it had when the current step started.
 type versionEvidence struct {
-	cur atomic.Pointer[stepCounters]
+	rec  *judge.Recorder
+	step atomic.Pointer[judge.Totals] // rec's counts when the step started
 }
 
-func newVersionEvidence() *versionEvidence {
-	e := &versionEvidence{}
-	e.cur.Store(&stepCounters{})
+// newVersionEvidence reads rec, or a recorder of its own when rec is nil
+// (evidence built without a comparison); the step starts now.
+func newVersionEvidence(rec *judge.Recorder) *versionEvidence {
+	if rec == nil {
+		rec = new(judge.Recorder)
+	}
+	e := &versionEvidence{rec: rec}
+	e.startStep()
 	return e
 }
 
-// observe counts one answer.
-func (e *versionEvidence) observe(code int, d time.Duration) {
-	c := e.cur.Load()
-	c.requests.Add(1)
-	if code >= 500 {
-		c.errors.Add(1)
-	}
-	c.buckets[latencyBucket(d)].Add(1)
-}
-
-// latencyBucket maps a duration to its bucket: microseconds 0..3 have
-// their own, then four per power of two.
-func latencyBucket(d time.Duration) int {
-	us := uint64(max(d.Microseconds(), 0))
-	if us < 4 {
-		return int(us)
-	}
-	l := bits.Len64(us) // >= 3
-	return 4*(l-2) + int((us>>(l-3))&3)
-}
-
-// bucketUpper is the exclusive upper bound of bucket i.
-func bucketUpper(i int) time.Duration {
-	if i < 4 {
-		return time.Duration(i+1) * time.Microsecond
-	}
-	l, sub := i/4+2, i%4
-	return time.Duration(uint64(4+sub+1)<<(l-3)) * time.Microsecond
+func (e *versionEvidence) startStep() {
+	t := e.rec.Totals()
+	e.step.Store(&t)
 }
 
 // traffic reads the current step's figures; p99 is the upper bound of the
-// bucket holding the 99th percentile.
+// latency bucket holding the 99th percentile.
 func (e *versionEvidence) traffic() (rollout.Traffic, bool) {
-	c := e.cur.Load()
-	t := rollout.Traffic{Requests: c.requests.Load(), Errors: c.errors.Load()}
-	if t.Requests == 0 {
-		return t, false
+	base, cur := e.step.Load(), e.rec.Totals()
+	t := rollout.Traffic{Requests: cur.Requests - base.Requests, Errors: cur.Errors - base.Errors}
+	if t.Requests <= 0 {
+		return rollout.Traffic{}, false
 	}
-	var counts [latencyBuckets]int64
 	var total int64
-	for i := range counts {
-		counts[i] = c.buckets[i].Load()
-		total += counts[i]
+	for i := range cur.Latency {
+		cur.Latency[i] -= base.Latency[i]
+		total += cur.Latency[i]
 	}
 	rank := (total*99 + 99) / 100 // ceil(0.99 * total)
 	var seen int64
-	for i, n := range counts {
+	for i, n := range cur.Latency {
 		if seen += n; seen >= rank {
-			t.P99 = bucketUpper(i)
+			t.P99 = judge.BucketUpper(i)
 			break
 		}
 	}
@@ -131,7 +101,11 @@ func (e *evidence) forVersion(model, version string, on bool) *versionEvidence {
 	}
 	ve := e.byKey[k]
 	if ve == nil {
-		ve = newVersionEvidence()
+		var rec *judge.Recorder
+		if e.cmp != nil {
+			rec = e.cmp.recorder(model, version)
+		}
+		ve = newVersionEvidence(rec)
 		e.byKey[k] = ve
 	}
 	return ve
@@ -148,7 +122,7 @@ func (e *evidence) StartStep(model string) {
 	defer e.mu.Unlock()
 	for k, ve := range e.byKey {
 		if k[0] == model {
-			ve.cur.Store(&stepCounters{})
+			ve.startStep()
 		}
 	}
 }

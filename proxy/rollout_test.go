@@ -13,11 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vaneproxy/vane/configs"
+	"github.com/vaneproxy/vane/judge"
 	"github.com/vaneproxy/vane/rollout"
 )
 
@@ -192,32 +194,61 @@ func rolloutStepMetric(t *testing.T, v *vane) float64 {
 	return -1
 }
 
-func TestLatencySketch(t *testing.T) {
-	for _, d := range []time.Duration{0, time.Microsecond, 3 * time.Microsecond, 4 * time.Microsecond,
-		7 * time.Microsecond, 8 * time.Microsecond, 999 * time.Microsecond, time.Millisecond, 1234567 * time.Microsecond, time.Hour} {
-		i := latencyBucket(d)
-		require.Less(t, i, latencyBuckets)
-		assert.Less(t, d, bucketUpper(i), "%s below its bucket's upper bound", d)
+// TestEvidenceReadsTheRecorder: a version's evidence is its recorder's
+// counts since the step started, p99 the upper bound of the bucket that
+// holds it; a new step starts from zero.
+func TestEvidenceReadsTheRecorder(t *testing.T) {
+	for _, d := range []time.Duration{0, time.Microsecond, 10 * time.Microsecond, 999 * time.Microsecond,
+		time.Millisecond, 1234567 * time.Microsecond, time.Hour} {
+		i := judge.LatencyBucket(d)
+		assert.Less(t, d, judge.BucketUpper(i), "%s below its bucket's upper bound", d)
 		if i > 0 {
-			assert.GreaterOrEqual(t, d, bucketUpper(i-1), "%s at or above the bucket below", d)
-		}
-		if d >= 8*time.Microsecond {
-			assert.LessOrEqual(t, float64(bucketUpper(i)), 1.25*float64(d)+float64(time.Microsecond), "at most 25 %% wide: %s", d)
+			assert.GreaterOrEqual(t, d, judge.BucketUpper(i-1), "%s at or above the bucket below", d)
 		}
 	}
-	e := newVersionEvidence()
+	rec := new(judge.Recorder)
+	rec.Record(200, time.Hour) // before the evidence: not in its step
+	e := newVersionEvidence(rec)
+	_, ok := e.traffic()
+	assert.False(t, ok, "no answer in the step yet")
 	for i := range 1000 {
 		code := 200
 		if i%10 == 0 {
 			code = 503
 		}
-		e.observe(code, time.Duration(i+1)*time.Millisecond)
+		rec.Record(code, time.Duration(i+1)*time.Millisecond)
 	}
 	tr, ok := e.traffic()
 	require.True(t, ok)
 	assert.Equal(t, int64(1000), tr.Requests)
 	assert.Equal(t, int64(100), tr.Errors)
-	assert.InDelta(t, float64(990*time.Millisecond), float64(tr.P99), 0.25*float64(990*time.Millisecond))
+	assert.InDelta(t, float64(990*time.Millisecond), float64(tr.P99), 0.1*float64(990*time.Millisecond))
+	e.startStep()
+	_, ok = e.traffic()
+	assert.False(t, ok, "a new step starts from zero")
+}
+
+// TestEvidenceSharesTheRecorder: with a rollout on, each answer is
+// counted once, in the recorder GET /compare and the gates both read.
+func TestEvidenceSharesTheRecorder(t *testing.T) {
+	m, err := NewMetrics(prometheus.NewRegistry())
+	require.NoError(t, err)
+	cmp, err := newComparison(&configs.Config{Feedback: configs.Feedback{MaxEntries: 1, TTL: time.Hour}},
+		prometheus.NewRegistry(), time.Now)
+	require.NoError(t, err)
+	ev := newEvidence(nil, cmp)
+	vm := m.forVersion("iris", "v2")
+	vm.rec = cmp.recorder("iris", "v2")
+	vm.evidence.Store(ev.forVersion("iris", "v2", true))
+	require.Same(t, vm.rec, vm.evidence.Load().rec)
+	for range 7 {
+		vm.observe(200, time.Millisecond)
+	}
+	tr, ok := ev.Traffic("iris", "v2")
+	require.True(t, ok)
+	assert.Equal(t, int64(7), tr.Requests)
+	assert.Equal(t, int64(7), vm.rec.Totals().Requests, "counted once")
+	assert.Zero(t, testing.AllocsPerRun(100, func() { vm.observe(200, time.Millisecond) }), "observe allocates nothing")
 }
 
 // windowMonitor monitors the four iris features with the window
@@ -266,14 +297,28 @@ func TestEvidenceDriftReadsTheMonitor(t *testing.T) {
 	assert.Equal(t, int64(300), tr.Requests, "every answer of the step counted")
 }
 
-func BenchmarkEvidenceObserve(b *testing.B) {
-	e := newVersionEvidence()
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			e.observe(200, 3*time.Millisecond)
-		}
-	})
+// BenchmarkObserve is what every answer pays for its version's metrics:
+// requests_total, the duration histogram, and the recorder GET /compare
+// and, with a rollout, its gates read.
+func BenchmarkObserve(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("rollout=%v", on), func(b *testing.B) {
+			m, err := NewMetrics(prometheus.NewRegistry())
+			require.NoError(b, err)
+			cmp, err := newComparison(&configs.Config{Feedback: configs.Feedback{MaxEntries: 1, TTL: time.Hour}},
+				prometheus.NewRegistry(), time.Now)
+			require.NoError(b, err)
+			vm := m.forVersion("iris", "v2")
+			vm.rec = cmp.recorder("iris", "v2")
+			vm.evidence.Store(newEvidence(nil, cmp).forVersion("iris", "v2", on))
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					vm.observe(200, 3*time.Millisecond)
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkProxyRollout is BenchmarkProxy's sample_rate=0 case with a

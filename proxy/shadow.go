@@ -83,7 +83,7 @@ func isShadow(mod *routing.Model, i int) bool { return mod.Config.Versions[i].Sh
 // shadow1 queues copies of an HTTP/1.1 exchange whose answer (status, at
 // now) is in ctx.Response for the shadows of mod. It never blocks.
 func (s *Server) shadow1(ctx *fasthttp.RequestCtx, snap *snapshot, mod *routing.Model, served string, rid []byte, status int, now time.Time) {
-	if s.shadowQ == nil {
+	if s.shadowQ == nil || mod.Shadows == 0 {
 		return
 	}
 	var n int

@@ -20,6 +20,9 @@ type Model struct {
 	Config *configs.Model
 	// Versions are in config order; Versions[i].Index == i.
 	Versions []*Version
+	// Shadows is the number of shadow versions (versions[].shadow), so
+	// the request path skips its shadow copies at once when it is 0.
+	Shadows int
 
 	byName   map[string]*Version
 	weighted []*Version // versions with weight > 0, in config order

@@ -15,6 +15,8 @@ func TestShadowGetsNoWeightedTraffic(t *testing.T) {
 	s.Shadow = true
 	m := only(t, sticky(model("a", ver("v1", 1), s)))
 	assert.Equal(t, 0.0, m.Versions[1].Weight)
+	assert.Equal(t, 1, m.Shadows)
+	assert.Zero(t, only(t, model("b", ver("v1", 1))).Shadows)
 	assert.Equal(t, []float64{1, 0}, m.Shares())
 	counts, _ := countCycles(t, m, 50)
 	assert.Zero(t, counts["s1"])

@@ -88,6 +88,7 @@ func (t *Table) buildModel(index int, mc *configs.Model, carried map[endpointKey
 		w := vc.Weight
 		if vc.Shadow { // a shadow gets copies, never weighted traffic
 			w = 0
+			m.Shadows++
 		}
 		v := &Version{Name: vc.Name, Index: vi, Weight: w, Model: m, seed: versionSeed(vc.Name)}
 		for ei, raw := range vc.Endpoints {
