@@ -98,6 +98,47 @@ func (c *comparison) shadow(model, version string) *shadowState {
 	return s
 }
 
+// forgetGone deletes the comparison series of the versions prev served
+// and s does not, and the shadow state whose metric handles they were (a
+// version added back later starts anew).
+func (c *comparison) forgetGone(s, prev *snapshot) {
+	live := map[[2]string]bool{}
+	for _, m := range s.table.Models() {
+		for _, v := range m.Versions {
+			live[[2]string{m.Name, v.Name}] = true
+		}
+	}
+	var gone [][2]string
+	for _, m := range prev.table.Models() {
+		for _, v := range m.Versions {
+			if k := [2]string{m.Name, v.Name}; !live[k] {
+				gone = append(gone, k)
+			}
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := make(map[[2]string]*shadowState, len(*c.shadows.Load()))
+	for k, st := range *c.shadows.Load() {
+		if live[k] {
+			next[k] = st
+		}
+	}
+	c.shadows.Store(&next)
+	for _, k := range gone {
+		c.met.agreement.DeleteLabelValues(k[0], k[1])
+		c.met.absDiff.DeleteLabelValues(k[0], k[1])
+		c.met.accuracy.DeleteLabelValues(k[0], k[1])
+		c.met.mae.DeleteLabelValues(k[0], k[1])
+		for _, r := range []string{shadowCompared, shadowDropped, shadowError, shadowTimeout} {
+			c.met.shadowRequests.DeleteLabelValues(k[0], k[1], r)
+		}
+	}
+}
+
 // compareMetrics are the metrics of shadows and ground truth.
 type compareMetrics struct {
 	shadowRequests *prometheus.CounterVec

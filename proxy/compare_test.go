@@ -436,3 +436,35 @@ func TestFeedbackLateLabels(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, int64(2), a.Cumulative.Labelled, "late labels are not scored")
 }
+
+// A shadow version removed by a reload takes its comparison series out of
+// /metrics with it, and added back starts anew.
+func TestRemovedShadowLeavesTheMetrics(t *testing.T) {
+	primary, shadow := classifier(t, 0).URL, classifier(t, 10).URL
+	cfg := shadowConfig(primary, shadow, "", "")
+	v := startVane(t, cfg)
+	for i := range 20 {
+		resp, _ := predict(t, v, i)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	require.Eventually(t, func() bool { return shadowCount(v, shadowCompared) == 20 }, 10*time.Second, 10*time.Millisecond)
+	require.Contains(t, metricsText(t, v.admin), `vane_shadow_agreement_ratio{model="iris",version="s1"}`)
+
+	without := cfg[:strings.Index(cfg, "      - name: s1")]
+	_, err := v.srv.ReloadBytes([]byte(without))
+	require.NoError(t, err)
+	page := metricsText(t, v.admin)
+	assert.NotContains(t, page, `version="s1"`, grepLines(page, `version="s1"`))
+
+	_, err = v.srv.ReloadBytes([]byte(cfg))
+	require.NoError(t, err)
+	waitAllRoutable(t, v.srv)
+	for i := range 10 {
+		resp, _ := predict(t, v, i)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	require.Eventually(t, func() bool {
+		return strings.Contains(metricsText(t, v.admin), `vane_shadow_requests_total{model="iris",result="compared",version="s1"} 10`)
+	}, 10*time.Second, 10*time.Millisecond, "the shadow added back is counted anew: %s",
+		grepLines(metricsText(t, v.admin), `version="s1"`))
+}

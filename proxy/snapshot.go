@@ -301,6 +301,9 @@ func (s *Server) commit(p *reloadPlan) {
 	s.rollouts.Configure(cfg)
 	s.syncRoutable(snap)
 	s.metrics.publishWeights(snap, p.prev)
+	if p.prev != nil {
+		s.compare.forgetGone(snap, p.prev)
+	}
 	s.metrics.reloaded(true, snap.loadedAt, p.prev == nil)
 	// In-flight requests of removed endpoints hold their own references;
 	// only idle pooled connections are closed.
