@@ -51,6 +51,10 @@ func (s serveStream) Read(p []byte) (int, error) {
 	for st.reqSent == st.reqRecv && !st.reqEnd && !st.done && !st.expired {
 		st.cond.Wait()
 	}
+	if st.done && st.reqSent != st.reqRecv {
+		// finish dropped the body still held: nothing more to read.
+		return 0, errStreamDone
+	}
 	if st.reqSent == st.reqRecv {
 		if st.expired && !st.reqEnd {
 			return 0, ErrTimeout
