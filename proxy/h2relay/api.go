@@ -199,3 +199,6 @@ func (s *ServerStream) Reset(code http2.ErrCode) { s.impl.Reset(code) }
 //
 // When Serve returns, a stream whose headers were not written is reset
 // (INTERNAL_ERROR) and one not yet ended is ended with an empty DATA frame.
+// When Serve panics, the stream is reset (INTERNAL_ERROR) whatever was
+// written, the connection goes on, and the Outcome's Err wraps
+// ErrServeReset with the panic value.

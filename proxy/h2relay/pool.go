@@ -1,9 +1,7 @@
 package h2relay
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // PoolOptions configures a Pool; zero fields take the defaults named.
@@ -197,14 +194,7 @@ func (u *Upstream) acquire(st *stream, wk *worker) error {
 
 func (u *Upstream) removePending(st *stream) {
 	u.mu.Lock()
-	for i, p := range u.pending {
-		if p == st {
-			copy(u.pending[i:], u.pending[i+1:])
-			u.pending[len(u.pending)-1] = nil
-			u.pending = u.pending[:len(u.pending)-1]
-			break
-		}
-	}
+	u.pending = without(u.pending, st)
 	u.mu.Unlock()
 }
 
@@ -220,14 +210,8 @@ func (u *Upstream) dial() {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	c := &uconn{u: u, streams: make(map[uint32]*stream), nextID: 1, maxStreams: 100}
-	c.init(nc, o.WriteTimeout, o.ConnWindow)
-	c.br = bufio.NewReaderSize(nc, 16<<10)
-	c.fr = http2.NewFramer(nil, c.br)
-	c.fr.SetReuseFrames()
-	c.fr.SetMaxReadFrameSize(defaultMaxFrame) // we advertise no larger
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	c.fr.MaxHeaderListSize = o.MaxHeaderListSize
+	c := &uconn{u: u, nextID: 1, maxStreams: 100}
+	c.initConn(nc, toUpstream, o.WriteTimeout, o.ConnWindow, o.MaxHeaderListSize)
 	c.lock()
 	c.write([]byte(clientPreface))
 	c.settings(false,
@@ -320,11 +304,8 @@ func (u *Upstream) sweep(now time.Time) {
 
 // uconn is a connection to an upstream.
 type uconn struct {
-	wconn
-	u  *Upstream
-	br *bufio.Reader
-	fr *http2.Framer
-	wk worker // the reader's
+	hconn
+	u *Upstream
 
 	// guarded by u.mu
 	ready      bool
@@ -340,10 +321,8 @@ type uconn struct {
 
 	frames atomic.Uint64 // frames read, for the read-idle PING
 
-	mu      sync.Mutex // guards streams, nextID
-	streams map[uint32]*stream
-	nextID  uint32
-	lastID  atomic.Uint32 // the last stream id taken, for usable
+	nextID uint32        // guarded by hconn.mu
+	lastID atomic.Uint32 // the last stream id taken, for usable
 }
 
 // usable: room for one more stream. u.mu held.
@@ -366,7 +345,7 @@ func (c *uconn) open(st *stream, wk *worker) {
 	c.streams[id] = st
 	c.mu.Unlock()
 	st.uc, st.uid = c, id
-	st.uwin = int64(c.peerInit)
+	st.win[toUpstream] = int64(c.peerInit)
 	// Until it has our SETTINGS the upstream may use the default window.
 	st.respAvail = max(c.u.pool.opt.StreamWindow, defaultWindow)
 	st.upOwed = 0
@@ -394,13 +373,6 @@ func (c *uconn) removeStream(id uint32) {
 	c.mu.Lock()
 	delete(c.streams, id)
 	c.mu.Unlock()
-}
-
-func (c *uconn) get(id uint32) *stream {
-	c.mu.Lock()
-	st := c.streams[id]
-	c.mu.Unlock()
-	return st
 }
 
 // release frees a stream slot and hands it to a queued stream.
@@ -469,10 +441,7 @@ func (c *uconn) readLoop() {
 		}
 		f, err := c.fr.ReadFrame()
 		if err != nil {
-			var se http2.StreamError
-			var ce http2.ConnectionError
-			switch {
-			case errors.As(err, &se):
+			if se, goOn := c.readFailed(err, 0); goOn {
 				if st := c.get(se.StreamID); st != nil {
 					st.mu.Lock()
 					if st.uc == c {
@@ -485,10 +454,6 @@ func (c *uconn) readLoop() {
 					st.mu.Unlock()
 				}
 				continue
-			case errors.As(err, &ce):
-				c.connError(http2.ErrCode(ce))
-			case errors.Is(err, http2.ErrFrameTooLarge):
-				c.connError(http2.ErrCodeFrameSize)
 			}
 			return
 		}
@@ -521,10 +486,7 @@ func (c *uconn) readLoop() {
 			}
 		case *http2.PingFrame:
 			if !f.IsAck() {
-				c.lock()
-				c.ping(true, f.Data)
-				c.unlock()
-				wk.mark(&c.wconn)
+				c.pong(f.Data)
 			}
 		case *http2.GoAwayFrame:
 			c.onGoAway(f.LastStreamID)
@@ -539,11 +501,7 @@ func (c *uconn) readLoop() {
 }
 
 func (c *uconn) connError(code http2.ErrCode) {
-	c.wk.flush()
-	c.lock()
-	c.goAway(0, code)
-	c.unlock()
-	c.flush()
+	c.hconn.connError(0, code)
 }
 
 func (c *uconn) becomeReady() {
@@ -592,14 +550,7 @@ func (c *uconn) lost() {
 	u.mu.Lock()
 	wasReady := c.ready
 	c.closed = true
-	for i, x := range u.conns {
-		if x == c {
-			copy(u.conns[i:], u.conns[i+1:])
-			u.conns[len(u.conns)-1] = nil
-			u.conns = u.conns[:len(u.conns)-1]
-			break
-		}
-	}
+	u.conns = without(u.conns, c)
 	u.mu.Unlock()
 	if !wasReady {
 		u.dialFailed(fmt.Errorf("%w %s: no SETTINGS", ErrUpstreamConnect, u.addr))
@@ -650,44 +601,16 @@ func (c *uconn) onGoAway(last uint32) {
 }
 
 func (c *uconn) onSettings(f *http2.SettingsFrame) http2.ErrCode {
-	if err := f.ForeachSetting(func(s http2.Setting) error { return s.Valid() }); err != nil {
-		var ce http2.ConnectionError
-		if errors.As(err, &ce) {
-			return http2.ErrCode(ce)
-		}
-		return http2.ErrCodeProtocol
+	grown, _, code := c.applySettings(f)
+	if code != http2.ErrCodeNo {
+		return code
 	}
-	var delta int64
 	maxStreams, haveMax := uint32(0), false
-	c.lock()
-	_ = f.ForeachSetting(func(s http2.Setting) error {
-		switch s.ID {
-		case http2.SettingInitialWindowSize:
-			delta += int64(s.Val) - int64(c.peerInit)
-			c.peerInit = int32(s.Val)
-		case http2.SettingMaxFrameSize:
-			c.peerMaxF = int(s.Val)
-		case http2.SettingHeaderTableSize:
-			c.henc.SetMaxDynamicTableSizeLimit(min(s.Val, 4096))
-		case http2.SettingMaxConcurrentStreams:
+	for i := range f.NumSettings() {
+		if s := f.Setting(i); s.ID == http2.SettingMaxConcurrentStreams {
 			maxStreams, haveMax = s.Val, true
 		}
-		return nil
-	})
-	var sts []*stream
-	if delta != 0 {
-		c.mu.Lock()
-		for _, st := range c.streams {
-			st.uwin += delta
-			if delta > 0 {
-				sts = append(sts, st)
-			}
-		}
-		c.mu.Unlock()
 	}
-	c.settings(true)
-	c.unlock()
-	c.wk.mark(&c.wconn)
 	u := c.u
 	u.mu.Lock()
 	more := haveMax && c.ready && min(maxStreams, 1000) > c.maxStreams
@@ -700,63 +623,23 @@ func (c *uconn) onSettings(f *http2.SettingsFrame) http2.ErrCode {
 	if more {
 		c.takePending()
 	}
-	for _, st := range sts {
-		st.mu.Lock()
-		if st.uc == c {
-			st.tryFlushReq(&c.wk)
-		}
-		st.mu.Unlock()
-	}
+	c.sendMore(grown)
 	return http2.ErrCodeNo
 }
 
 func (c *uconn) onWindowUpdate(f *http2.WindowUpdateFrame) http2.ErrCode {
-	inc := int64(f.Increment)
 	if f.StreamID == 0 {
-		c.lock()
-		c.sendWin += inc
-		if c.sendWin > maxWindow {
-			c.unlock()
-			return http2.ErrCodeFlowControl
-		}
-		blocked := c.blocked
-		c.blocked = nil
-		for _, st := range blocked {
-			st.blockedU = false
-		}
-		c.unlock()
-		for _, st := range blocked {
-			st.mu.Lock()
-			if st.uc == c {
-				st.tryFlushReq(&c.wk)
-			}
-			st.mu.Unlock()
-		}
-		return http2.ErrCodeNo
+		return c.onConnWindow(int64(f.Increment))
 	}
-	st := c.get(f.StreamID)
-	if st == nil {
-		return http2.ErrCodeNo
+	if st := c.get(f.StreamID); st != nil {
+		c.onStreamWindow(st, f.StreamID, int64(f.Increment))
 	}
-	st.mu.Lock()
-	if st.uc == c && st.uid == f.StreamID {
-		c.lock()
-		st.uwin += inc
-		over := st.uwin > maxWindow
-		c.unlock()
-		if over {
-			st.upstreamBroke(ErrUpstreamProtocol, http2.ErrCodeFlowControl, &c.wk)
-		} else {
-			st.tryFlushReq(&c.wk)
-		}
-	}
-	st.mu.Unlock()
 	return http2.ErrCodeNo
 }
 
 func (c *uconn) onData(f *http2.DataFrame) http2.ErrCode {
 	n := int32(f.Length)
-	if c.recvAvail.Add(-int64(n)) < 0 {
+	if !c.takeData(n) {
 		return http2.ErrCodeFlowControl
 	}
 	st := c.get(f.StreamID)
@@ -769,9 +652,6 @@ func (c *uconn) onData(f *http2.DataFrame) http2.ErrCode {
 		}
 		st.mu.Unlock()
 	}
-	c.lock()
-	c.giveBack(n)
-	c.unlock()
-	c.wk.mark(&c.wconn)
+	c.discard(n)
 	return http2.ErrCodeNo
 }

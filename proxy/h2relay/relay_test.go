@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -458,6 +459,62 @@ func TestServeRoute(t *testing.T) {
 	}
 	if resp.Trailer.Get("x-done") != "yes" {
 		t.Fatalf("trailer %v", resp.Trailer)
+	}
+}
+
+// A panic in Serve resets its stream INTERNAL_ERROR, before or after the
+// response headers, and the connection goes on serving.
+func TestServePanic(t *testing.T) {
+	obs := map[string]*recObserver{"/before": newRec(), "/after": newRec(), "/ok": newRec()}
+	r, _ := relayWith(t, &Server{}, PoolOptions{}, func(p *Pool, req *Request) Route {
+		path := req.Path
+		return Route{Observer: obs[path], Serve: func(st *ServerStream) {
+			switch path {
+			case "/before":
+				panic("before the headers")
+			case "/after":
+				_ = st.WriteHeaders(200, nil, false)
+				_, _ = st.Write([]byte("partial"))
+				panic(errors.New("after the headers"))
+			}
+			_ = st.WriteHeaders(200, nil, true)
+		}}
+	})
+	rc := dialRaw(t, r.addr)
+	for i, path := range []string{"/before", "/after"} {
+		id := uint32(2*i + 1)
+		if err := rc.headers(id, true, withPath(path)...); err != nil {
+			t.Fatal(err)
+		}
+		f, err := rc.until(func(f http2.Frame) bool {
+			_, ok := f.(*http2.RSTStreamFrame)
+			return ok || f.Header().Type == http2.FrameGoAway
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rs, ok := f.(*http2.RSTStreamFrame); !ok || rs.StreamID != id || rs.ErrCode != http2.ErrCodeInternal {
+			t.Fatalf("%s: got %v, want RST_STREAM %d INTERNAL_ERROR", path, f, id)
+		}
+		if o := obs[path].wait(t); !errors.Is(o.Err, ErrServeReset) || !strings.Contains(o.Err.Error(), "panicked") {
+			t.Fatalf("%s: outcome %+v", path, o)
+		}
+	}
+	if err := rc.headers(5, true, withPath("/ok")...); err != nil {
+		t.Fatal(err)
+	}
+	f, err := rc.until(func(f http2.Frame) bool {
+		h, ok := f.(*http2.MetaHeadersFrame)
+		return ok && h.StreamID == 5 || f.Header().Type == http2.FrameGoAway
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := f.(*http2.MetaHeadersFrame); !ok || h.PseudoValue("status") != "200" || !h.StreamEnded() {
+		t.Fatalf("after the panics: %v", f)
+	}
+	if o := obs["/ok"].wait(t); o.Err != nil || o.Status != 200 {
+		t.Fatalf("/ok: outcome %+v", o)
 	}
 }
 

@@ -2,6 +2,7 @@ package h2relay
 
 import (
 	"errors"
+	"fmt"
 	"io"
 
 	"golang.org/x/net/http2"
@@ -21,10 +22,16 @@ type serveStream struct{ st *stream }
 func (st *stream) runServe(fn func(*ServerStream)) {
 	ss := &ServerStream{impl: serveStream{st}}
 	defer func() {
+		// A panic in Serve is the stream's end, not the process's: the
+		// stream is reset, the connection and its other streams go on,
+		// and the Observer's Done sees the panic value.
+		p := recover()
 		wk := getWorker()
 		st.mu.Lock()
 		if !st.done {
-			if !st.headersSent {
+			if p != nil {
+				st.finish(fmt.Errorf("%w: Serve panicked: %v", ErrServeReset, p), http2.ErrCodeInternal, wk)
+			} else if !st.headersSent {
 				st.finish(ErrServeReset, http2.ErrCodeInternal, wk)
 			} else if !st.respEnd {
 				st.respEnd = true
@@ -43,6 +50,10 @@ func (s serveStream) Read(p []byte) (int, error) {
 	defer st.mu.Unlock()
 	for st.reqSent == st.reqRecv && !st.reqEnd && !st.done && !st.expired {
 		st.cond.Wait()
+	}
+	if st.done && st.reqSent != st.reqRecv {
+		// finish dropped the body still held: nothing more to read.
+		return 0, errStreamDone
 	}
 	if st.reqSent == st.reqRecv {
 		if st.expired && !st.reqEnd {

@@ -1,7 +1,6 @@
 package h2relay
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -95,16 +94,12 @@ func orInt(n, def int) int {
 
 // sconn is a client connection.
 type sconn struct {
-	wconn
+	hconn
 	srv    *Server
-	br     *bufio.Reader
-	fr     *http2.Framer
 	remote netip.AddrPort
-	wk     worker // the reader's
 	req    Request
 
-	mu        sync.Mutex // guards the fields below
-	streams   map[uint32]*stream
+	// guarded by hconn.mu
 	active    int
 	maxSeen   uint32
 	resets    int
@@ -116,14 +111,8 @@ type sconn struct {
 // ServeConn serves one client connection until it ends. c must yield the
 // HTTP/2 client preface first (prior knowledge h2c).
 func (s *Server) ServeConn(nc net.Conn) {
-	c := &sconn{srv: s, streams: make(map[uint32]*stream)}
-	c.init(nc, orDur(s.WriteTimeout, 2*time.Second), s.connWin())
-	c.br = bufio.NewReaderSize(nc, 16<<10)
-	c.fr = http2.NewFramer(nil, c.br)
-	c.fr.SetReuseFrames()
-	c.fr.SetMaxReadFrameSize(defaultMaxFrame) // we advertise no larger
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	c.fr.MaxHeaderListSize = s.maxHeaderList()
+	c := &sconn{srv: s}
+	c.initConn(nc, toClient, orDur(s.WriteTimeout, 2*time.Second), s.connWin(), s.maxHeaderList())
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
 		c.remote = ap
 	}
@@ -240,21 +229,13 @@ func (c *sconn) serve() {
 		}
 		f, err := c.fr.ReadFrame()
 		if err != nil {
-			var se http2.StreamError
-			var ce http2.ConnectionError
-			switch {
-			case errors.As(err, &se):
+			if se, goOn := c.readFailed(err, c.lastSeen()); goOn {
 				c.streamError(se.StreamID, se.Code)
 				continue
-			case errors.As(err, &ce):
-				c.connError(http2.ErrCode(ce))
-			case errors.Is(err, http2.ErrFrameTooLarge):
-				c.connError(http2.ErrCodeFrameSize)
-			default:
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					c.connError(http2.ErrCodeNo) // idle
-				}
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.connError(http2.ErrCodeNo) // idle
 			}
 			return
 		}
@@ -277,13 +258,7 @@ func (c *sconn) serve() {
 			if f.IsAck() {
 				break
 			}
-			c.lock()
-			c.ping(true, f.Data)
-			c.ctrl++
-			flood := c.ctrl > orInt(s.MaxControlFrames, 1000)
-			c.unlock()
-			c.wk.mark(&c.wconn)
-			if flood {
+			if c.pong(f.Data) > orInt(s.MaxControlFrames, 1000) {
 				code = http2.ErrCodeEnhanceYourCalm
 			}
 		case *http2.PushPromiseFrame:
@@ -299,14 +274,14 @@ func (c *sconn) serve() {
 
 // connError sends GOAWAY; the caller returns and the conn is closed.
 func (c *sconn) connError(code http2.ErrCode) {
+	c.hconn.connError(c.lastSeen(), code)
+}
+
+// lastSeen is the last stream the client opened.
+func (c *sconn) lastSeen() uint32 {
 	c.mu.Lock()
-	last := c.maxSeen
-	c.mu.Unlock()
-	c.wk.flush()
-	c.lock()
-	c.goAway(last, code)
-	c.unlock()
-	c.flush()
+	defer c.mu.Unlock()
+	return c.maxSeen
 }
 
 func (c *sconn) streamError(id uint32, code http2.ErrCode) {
@@ -368,105 +343,30 @@ func (c *sconn) removeStream(st *stream, completed bool) {
 	c.mu.Unlock()
 }
 
-func (c *sconn) get(id uint32) *stream {
-	c.mu.Lock()
-	st := c.streams[id]
-	c.mu.Unlock()
-	return st
-}
-
 func (c *sconn) onSettings(f *http2.SettingsFrame) http2.ErrCode {
-	if err := f.ForeachSetting(func(s http2.Setting) error { return s.Valid() }); err != nil {
-		var ce http2.ConnectionError
-		if errors.As(err, &ce) {
-			return http2.ErrCode(ce)
-		}
-		return http2.ErrCodeProtocol
+	grown, ctrl, code := c.applySettings(f)
+	if code != http2.ErrCodeNo {
+		return code
 	}
-	var delta int64
-	c.lock()
-	_ = f.ForeachSetting(func(s http2.Setting) error {
-		switch s.ID {
-		case http2.SettingInitialWindowSize:
-			delta += int64(s.Val) - int64(c.peerInit)
-			c.peerInit = int32(s.Val)
-		case http2.SettingMaxFrameSize:
-			c.peerMaxF = int(s.Val)
-		case http2.SettingHeaderTableSize:
-			c.henc.SetMaxDynamicTableSizeLimit(min(s.Val, 4096))
-		}
-		return nil
-	})
-	var sts []*stream
-	if delta != 0 {
-		c.mu.Lock()
-		for _, st := range c.streams {
-			st.cwin += delta
-			if delta > 0 {
-				sts = append(sts, st)
-			}
-		}
-		c.mu.Unlock()
-	}
-	c.settings(true)
-	c.ctrl++
-	flood := c.ctrl > orInt(c.srv.MaxControlFrames, 1000)
-	c.unlock()
-	c.wk.mark(&c.wconn)
-	for _, st := range sts {
-		st.mu.Lock()
-		st.tryFlushResp(&c.wk)
-		st.mu.Unlock()
-	}
-	if flood {
+	c.sendMore(grown)
+	if ctrl > orInt(c.srv.MaxControlFrames, 1000) {
 		return http2.ErrCodeEnhanceYourCalm
 	}
 	return http2.ErrCodeNo
 }
 
 func (c *sconn) onWindowUpdate(f *http2.WindowUpdateFrame) http2.ErrCode {
-	inc := int64(f.Increment)
 	if f.StreamID == 0 {
-		c.lock()
-		c.sendWin += inc
-		if c.sendWin > maxWindow {
-			c.unlock()
-			return http2.ErrCodeFlowControl
-		}
-		blocked := c.blocked
-		c.blocked = nil
-		for _, st := range blocked {
-			st.blockedC = false
-		}
-		c.unlock()
-		for _, st := range blocked {
-			st.mu.Lock()
-			st.tryFlushResp(&c.wk)
-			st.mu.Unlock()
-		}
-		return http2.ErrCodeNo
+		return c.onConnWindow(int64(f.Increment))
 	}
 	st := c.get(f.StreamID)
 	if st == nil {
-		c.mu.Lock()
-		idle := f.StreamID > c.maxSeen
-		c.mu.Unlock()
-		if idle {
-			return http2.ErrCodeProtocol
+		if f.StreamID > c.lastSeen() {
+			return http2.ErrCodeProtocol // an idle stream
 		}
 		return http2.ErrCodeNo
 	}
-	c.lock()
-	st.cwin += inc
-	over := st.cwin > maxWindow
-	c.unlock()
-	st.mu.Lock()
-	if over {
-		st.finish(ErrStreamProtocol, http2.ErrCodeFlowControl, &c.wk)
-	} else {
-		st.tryFlushResp(&c.wk)
-	}
-	st.mu.Unlock()
+	c.onStreamWindow(st, f.StreamID, int64(f.Increment))
 	return http2.ErrCodeNo
 }
 
@@ -494,31 +394,22 @@ func (c *sconn) onReset(f *http2.RSTStreamFrame) http2.ErrCode {
 
 func (c *sconn) onData(f *http2.DataFrame) http2.ErrCode {
 	n := int32(f.Length)
-	if c.recvAvail.Add(-int64(n)) < 0 {
+	if !c.takeData(n) {
 		return http2.ErrCodeFlowControl
 	}
 	st := c.get(f.StreamID)
 	if st == nil {
-		c.mu.Lock()
-		idle := f.StreamID > c.maxSeen
-		c.mu.Unlock()
-		if idle {
-			return http2.ErrCodeProtocol
+		if f.StreamID > c.lastSeen() {
+			return http2.ErrCodeProtocol // an idle stream
 		}
-		c.lock()
-		c.giveBack(n)
-		c.unlock()
-		c.wk.mark(&c.wconn)
+		c.discard(n)
 		return http2.ErrCodeNo
 	}
 	wk := &c.wk
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.done {
-		c.lock()
-		c.giveBack(n)
-		c.unlock()
-		wk.mark(&c.wconn)
+		c.discard(n)
 		return http2.ErrCodeNo
 	}
 	if st.reqEnd {
@@ -628,7 +519,7 @@ func (c *sconn) onHeaders(f *http2.MetaHeadersFrame) http2.ErrCode {
 		route = c.srv.Handler.Open(r)
 	}
 	st := &stream{sc: c, cid: id, reqEnd: f.StreamEnded(), declared: r.ContentLength}
-	st.cwin = int64(c.peerInit)
+	st.win[toClient] = int64(c.peerInit)
 	st.reqAvail = c.srv.streamWin()
 	if st.reqAvail < defaultWindow {
 		st.reqAvail = defaultWindow // before our SETTINGS is acknowledged

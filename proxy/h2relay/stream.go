@@ -19,8 +19,8 @@ const (
 const maxAttempts = 16
 
 // stream is one client stream and, for an upstream route, its current
-// attempt's upstream stream. Its fields are guarded by mu except cwin
-// (guarded by the client conn's wmu) and uwin (the upstream conn's wmu).
+// attempt's upstream stream. Its fields are guarded by mu except win and
+// blocked, each guarded by the wmu of its side's connection.
 // Lock order: stream.mu, then Upstream.mu / a conn's wmu / a conn's mu.
 type stream struct {
 	mu   sync.Mutex
@@ -61,7 +61,6 @@ type stream struct {
 	pendingOn *Upstream
 	uc        *uconn
 	uid       uint32
-	uwin      int64 // send window of the upstream stream (uc.wmu)
 	upEnded   bool  // the upstream's END_STREAM (or reset) arrived
 	upReset   bool  // the upstream stream is closed by a reset
 	respGot   bool  // the upstream's response headers arrived
@@ -69,7 +68,6 @@ type stream struct {
 	upOwed    int32 // stream credit not yet sent upstream
 
 	// Response toward the client.
-	cwin         int64 // send window of the client stream (sc.wmu)
 	headersSent  bool
 	status       int
 	respQ        []byte
@@ -82,9 +80,13 @@ type stream struct {
 	respBytes    int64
 	failErr      error
 	done         bool
-	blockedC     bool // in sc.blocked (sc.wmu)
-	blockedU     bool // in uc.blocked (uc.wmu)
 	cond         *sync.Cond
+
+	// Send windows toward the client (toClient, sc.wmu) and the current
+	// attempt's upstream (toUpstream, uc.wmu); blocked: in that conn's
+	// blocked list.
+	win     [2]int64
+	blocked [2]bool
 }
 
 func (st *stream) retryable() bool {
@@ -172,34 +174,42 @@ func appendBuf(b, p []byte) []byte {
 	return append(b, p...)
 }
 
-// pushReq writes as much of p (the tail of the request body) upstream as
-// the windows allow and returns how much went.
-func (st *stream) pushReq(p []byte, wk *worker) int {
-	uc := st.uc
-	k := 0
-	uc.lock()
+// push writes as much of p as the send windows toward w allow, as DATA
+// on stream id, END_STREAM with its last byte when end; it returns how
+// much went and whether END_STREAM did. When the connection's window
+// stops it, st waits in w.blocked for a connection WINDOW_UPDATE.
+func (st *stream) push(w *wconn, id uint32, p []byte, end bool, wk *worker) (k int, ended bool) {
+	win := &st.win[w.side]
+	w.lock()
 	for k < len(p) {
 		n := int64(len(p) - k)
-		n = min(n, int64(uc.peerMaxF), st.uwin, uc.sendWin)
+		n = min(n, int64(w.peerMaxF), *win, w.sendWin)
 		if n <= 0 {
-			if uc.sendWin <= 0 && st.uwin > 0 && !st.blockedU {
-				st.blockedU = true
-				uc.blocked = append(uc.blocked, st)
+			if w.sendWin <= 0 && *win > 0 && !st.blocked[w.side] {
+				st.blocked[w.side] = true
+				w.blocked = append(w.blocked, st)
 			}
 			break
 		}
-		end := st.reqEnd && st.reqTrailers == nil && k+int(n) == len(p)
-		uc.data(st.uid, end, p[k:k+int(n)])
-		st.uwin -= n
-		uc.sendWin -= n
+		ended = end && k+int(n) == len(p)
+		w.data(id, ended, p[k:k+int(n)])
+		*win -= n
+		w.sendWin -= n
 		k += int(n)
-		if end {
-			st.reqEndSent = true
-		}
 	}
-	uc.unlock()
+	w.unlock()
 	if k > 0 {
-		wk.mark(&uc.wconn)
+		wk.mark(w)
+	}
+	return k, ended
+}
+
+// pushReq writes as much of p (the tail of the request body) upstream as
+// the windows allow and returns how much went.
+func (st *stream) pushReq(p []byte, wk *worker) int {
+	k, ended := st.push(&st.uc.wconn, st.uid, p, st.reqEnd && st.reqTrailers == nil, wk)
+	if ended {
+		st.reqEndSent = true
 	}
 	return k
 }
@@ -219,18 +229,8 @@ func (st *stream) tryFlushReq(wk *worker) {
 		}
 	}
 	if st.reqEnd && !st.reqEndSent {
-		uc := st.uc
-		uc.lock()
-		if st.reqTrailers != nil {
-			for _, f := range st.reqTrailers {
-				_ = uc.henc.WriteField(f)
-			}
-			uc.headerBlock(st.uid, true)
-		} else {
-			uc.data(st.uid, true, nil)
-		}
-		uc.unlock()
-		wk.mark(&uc.wconn)
+		st.uc.endStream(st.uid, st.reqTrailers)
+		wk.mark(&st.uc.wconn)
 		st.reqEndSent = true
 	}
 	st.afterReqSend(wk)
@@ -282,31 +282,9 @@ func (st *stream) creditClient(n int32, wk *worker) {
 // pushResp writes as much of p (the tail of the answer) to the client as
 // the windows allow.
 func (st *stream) pushResp(p []byte, wk *worker) int {
-	sc := st.sc
-	k := 0
-	sc.lock()
-	for k < len(p) {
-		n := int64(len(p) - k)
-		n = min(n, int64(sc.peerMaxF), st.cwin, sc.sendWin)
-		if n <= 0 {
-			if sc.sendWin <= 0 && st.cwin > 0 && !st.blockedC {
-				st.blockedC = true
-				sc.blocked = append(sc.blocked, st)
-			}
-			break
-		}
-		end := st.respEnd && st.respTrailers == nil && k+int(n) == len(p)
-		sc.data(st.cid, end, p[k:k+int(n)])
-		st.cwin -= n
-		sc.sendWin -= n
-		k += int(n)
-		if end {
-			st.respEndSent = true
-		}
-	}
-	sc.unlock()
-	if k > 0 {
-		wk.mark(&sc.wconn)
+	k, ended := st.push(&st.sc.wconn, st.cid, p, st.respEnd && st.respTrailers == nil, wk)
+	if ended {
+		st.respEndSent = true
 	}
 	return k
 }
@@ -334,18 +312,8 @@ func (st *stream) tryFlushResp(wk *worker) {
 		}
 		st.respOff = 0
 		if st.respEnd && !st.respEndSent {
-			sc := st.sc
-			sc.lock()
-			if st.respTrailers != nil {
-				for _, f := range st.respTrailers {
-					_ = sc.henc.WriteField(f)
-				}
-				sc.headerBlock(st.cid, true)
-			} else {
-				sc.data(st.cid, true, nil)
-			}
-			sc.unlock()
-			wk.mark(&sc.wconn)
+			st.sc.endStream(st.cid, st.respTrailers)
+			wk.mark(&st.sc.wconn)
 			st.respEndSent = true
 		}
 	}

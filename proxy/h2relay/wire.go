@@ -24,9 +24,10 @@ const (
 // written into a buffered writer under wmu and flushed by whichever
 // goroutine wrote, once it has no more input to process (worker.flush).
 // The flow-control send windows toward the peer, the connection's and
-// every stream's (stream.cwin/uwin), are guarded by wmu too.
+// every stream's (stream.win[side]), are guarded by wmu too.
 type wconn struct {
 	nc       net.Conn
+	side     uint8 // toClient or toUpstream: the index of stream.win and stream.blocked
 	wmu      sync.Mutex
 	bw       *bufio.Writer
 	henc     *hpack.Encoder
@@ -45,8 +46,15 @@ type wconn struct {
 	recvAvail atomic.Int64
 }
 
-func (w *wconn) init(nc net.Conn, wto time.Duration, connWin int32) {
+// The two sides of a stream, indexes of its windows (stream.win).
+const (
+	toClient   = 0
+	toUpstream = 1
+)
+
+func (w *wconn) init(nc net.Conn, side uint8, wto time.Duration, connWin int32) {
 	w.nc = nc
+	w.side = side
 	w.bw = bufio.NewWriterSize(nc, 32<<10)
 	w.henc = hpack.NewEncoder(&w.hbuf)
 	w.wto = wto
@@ -207,6 +215,21 @@ func (w *wconn) headerBlock(id uint32, end bool) {
 		}
 	}
 	w.hbuf.Reset()
+}
+
+// endStream ends stream id with trailers, or an empty DATA frame when
+// there are none.
+func (w *wconn) endStream(id uint32, trailers []hpack.HeaderField) {
+	w.lock()
+	if trailers != nil {
+		for _, f := range trailers {
+			_ = w.henc.WriteField(f)
+		}
+		w.headerBlock(id, true)
+	} else {
+		w.data(id, true, nil)
+	}
+	w.unlock()
 }
 
 // giveBack counts n bytes of DATA consumed on the connection and sends a
