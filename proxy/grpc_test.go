@@ -191,3 +191,28 @@ func TestHTTP1ClientToH2CBackend(t *testing.T) {
 	assert.Equal(t, "got 5 bytes", body)
 	assert.Equal(t, "v1", resp.Header.Get("X-Vane-Version"))
 }
+
+// An HTTP/2 client's request to http:// endpoints is retried like an
+// HTTP/1.1 one: with v2's server gone (and its probes a minute apart),
+// every request still gets v1's answer, and the failed attempts are
+// counted as v2's retries.
+func TestH2CClientToHTTP1BackendIsRetried(t *testing.T) {
+	b1, b2 := backend(t, "v1"), backend(t, "v2")
+	v := startVane(t, twoVersions(b1.URL, b2.URL, 1, 1,
+		"    health: {interval: 1m}\n    retry: {attempts: 3, budget_ratio: 1.0}\n"))
+	waitAllRoutable(t, v.srv)
+	b2.Close()
+	c := h2cClient()
+	for i := range 40 {
+		resp, err := c.Post(v.url+"/v1/models/iris:predict", "application/json", strings.NewReader(`{"instances":[]}`))
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "request %d: %s", i, body)
+		assert.Equal(t, "v1", resp.Header.Get("X-Vane-Version"))
+		assert.Equal(t, 2, resp.ProtoMajor)
+	}
+	retries := metricSum(t, v.admin, "vane_retries_total", `version="v2"`)
+	t.Logf("v2: %v requests retried", retries)
+	assert.GreaterOrEqual(t, retries, 1.0)
+}

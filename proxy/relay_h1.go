@@ -88,19 +88,23 @@ func (s *Server) serveRelayH1(st *h2relay.ServerStream, rs *relayStream, method,
 			status = resp.StatusCode()
 		}
 		x.settle(status, err)
-		if err != nil || !x.retry(status, err) {
+		if !x.retry(status, err) {
 			break // the answer's endpoint is released when it is sent
 		}
-		x.release()
+		// Another endpoint, if one admits the request; else the answer
+		// is this attempt's, and its endpoint stays held until then.
 		prev := x.ep
-		if ok, _ := x.admit(); !ok || x.snap.upstreams[x.ep.ID].hc == nil {
-			if ok { // an h2c:// endpoint: the attempt is not made here
-				x.settle(0, nil)
-				x.release()
-			}
+		ok, _ := x.admit()
+		if ok && x.snap.upstreams[x.ep.ID].hc == nil { // an h2c:// endpoint is not tried from here
+			x.settle(0, nil)
+			x.release()
+			ok = false
+		}
+		if !ok {
 			x.ep = prev
 			break
 		}
+		x.snap.done(prev)
 	}
 	if err != nil {
 		x.release()
