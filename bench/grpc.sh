@@ -27,8 +27,8 @@
 # DURATION seconds, stopped.
 #
 # Env (defaults): ROUNDS (3), DURATION (10), WARMUP (2), CONNS (4),
-# STREAMS (16), CHECK_CALLS (200), PROXIES (nginx haproxy h2forward vane
-# vane-nosample),
+# STREAMS (16), CHECK_CALLS (200), PROXIES (nginx haproxy h2forward
+# h2relayfwd vane vane-nosample),
 # LOADGEN (h2load), PROXY_CORE (0), LOAD_CORE (1), QUIET_WAIT (30).
 #
 # Output: medians over rounds per proxy (calls/s, CPU µs per call, ...)
@@ -45,7 +45,7 @@ WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-4}
 STREAMS=${STREAMS:-16}
 CHECK_CALLS=${CHECK_CALLS:-200}
-PROXIES=${PROXIES:-nginx haproxy h2forward vane vane-nosample}
+PROXIES=${PROXIES:-nginx haproxy h2forward h2relayfwd vane vane-nosample}
 LOADGEN=${LOADGEN:-h2load}
 QUIET_WAIT=${QUIET_WAIT:-30}
 
