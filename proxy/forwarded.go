@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"net/http"
 	"net/netip"
 
 	"github.com/valyala/fasthttp"
@@ -20,8 +19,9 @@ import (
 //   - names that differ from these only by '_' for '-' (X_Forwarded_Proto)
 //     are always dropped: WSGI and CGI backends read them as the real ones.
 //
-// The functions here decide; forwarded1 and forwarded2 apply the decision
-// to each transport's header type.
+// The functions here decide; forwarded1 (fasthttp) and
+// relayRequestHeaders (HTTP/2 field lists, relay_headers.go) apply the
+// decision to each transport's header type.
 
 // Header names of the policy.
 const (
@@ -128,58 +128,4 @@ func dropUnderscoreVariants(h *fasthttp.RequestHeader, raw []byte) {
 	for _, n := range names {
 		h.DelBytes(n)
 	}
-}
-
-// forwarded2 applies the policy to a request going upstream from the
-// net/http side: in is what the client sent, out what goes upstream.
-func forwarded2(in, out *http.Request, trusted []netip.Prefix, peer netip.Addr) {
-	for k := range out.Header {
-		if underscoreVariant([]byte(k)) {
-			delete(out.Header, k)
-		}
-	}
-	prior := []byte(joinValues(in.Header.Values(headerXFF)))
-	out.Header.Set(headerXFF, string(appendXFF(nil, prior, peer)))
-	trust := trustedPeer(trusted, peer)
-	if v := in.Header.Get(headerXFProto); trust && v != "" {
-		out.Header.Set(headerXFProto, v)
-	} else {
-		out.Header.Set(headerXFProto, "http")
-	}
-	if v := in.Header.Get(headerXFHost); trust && v != "" {
-		out.Header.Set(headerXFHost, v)
-	} else {
-		out.Header.Set(headerXFHost, in.Host)
-	}
-	if vs := in.Header.Values(headerForwarded); trust && len(vs) > 0 {
-		out.Header[headerForwarded] = append([]string(nil), vs...)
-	} else {
-		out.Header.Del(headerForwarded)
-	}
-}
-
-func joinValues(vs []string) string {
-	switch len(vs) {
-	case 0:
-		return ""
-	case 1:
-		return vs[0]
-	}
-	var b bytes.Buffer
-	for i, v := range vs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(v)
-	}
-	return b.String()
-}
-
-// remoteIP is the IP of a net/http request's peer, the zero Addr if none.
-func remoteIP(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
 }

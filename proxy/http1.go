@@ -112,7 +112,7 @@ func (s *Server) relay1(ctx *fasthttp.RequestCtx, x *exchange) {
 			resp = nil
 			x.snap.done(prev)
 		}
-		if s.upstreamOf(x.ep).h2c {
+		if x.snap.upstreams[x.ep.ID].h2c {
 			ctx.Response.Reset() // any failed attempt's answer
 			s.forwardH2C(ctx, x)
 			return
@@ -138,9 +138,6 @@ func (s *Server) relay1(ctx *fasthttp.RequestCtx, x *exchange) {
 		s.respond1(ctx, x, status)
 	}
 }
-
-// upstreamOf is the transport state of ep.
-func (s *Server) upstreamOf(ep *routing.Endpoint) *upstream { return s.snap.Load().upstreams[ep.ID] }
 
 // send1 sends the attempt x admitted and reads its answer: whole into
 // ctx.Response, or (stream) its head into a new streamed Response whose

@@ -131,7 +131,7 @@ func (s *Server) serveRelayH1(st *h2relay.ServerStream, rs *relayStream, method,
 	o := h2relay.Outcome{Status: status, ReqBytes: int64(len(body)), HeadersSent: true}
 	o.RespBytes, o.Err = rs.copyAnswer(st, resp, h)
 	x.release()
-	rs.ep0()
+	x.ep = nil // released: Done has nothing to give back
 	rs.Done(o)
 }
 
@@ -173,9 +173,6 @@ func (rs *relayStream) copyAnswer(st *h2relay.ServerStream, resp *fasthttp.Respo
 		}
 	}
 }
-
-// ep0 marks the endpoint as given back already, for Done.
-func (rs *relayStream) ep0() { rs.x.ep = nil }
 
 // answerLocal writes vane's own answer on a stream it took over, and ends
 // the stream's exchange (refusal counted it).
