@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -215,4 +216,34 @@ func TestH2CClientToHTTP1BackendIsRetried(t *testing.T) {
 	retries := metricSum(t, v.admin, "vane_retries_total", `version="v2"`)
 	t.Logf("v2: %v requests retried", retries)
 	assert.GreaterOrEqual(t, retries, 1.0)
+}
+
+// A model matches the same requests on both transports: HTTP/2 paths are
+// normalised for routing as fasthttp normalises HTTP/1.1 ones
+// (percent-encoding, dot segments, repeated slashes), and either way the
+// backend gets the path as the client sent it.
+func TestBothTransportsRouteTheSamePaths(t *testing.T) {
+	b1, b2 := backend(t, "v1"), backend(t, "v2")
+	cfg := twoVersions(b1.URL, b2.URL, 1, 0, "")
+	cfg = strings.Replace(cfg, "models:\n", `models:
+  - name: other
+    match:
+      path_prefix: /
+    protocol: raw
+    versions:
+      - name: o1
+        endpoints: [`+strconv.Quote(b2.URL)+`]
+`, 1)
+	v := startVane(t, cfg)
+	for _, path := range []string{"/v1/models/iris:predict", "/v1/models/%69ris:predict", "/x/../v1/models/iris:predict",
+		"/v1//models/iris:predict", "/v1/models/ir%2Fis", "/v1/models/other"} {
+		h1, err := httpClient.Post(v.url+path, "application/json", strings.NewReader(`{}`))
+		require.NoError(t, err)
+		_ = h1.Body.Close()
+		h2, err := h2cClient().Post(v.url+path, "application/json", strings.NewReader(`{}`))
+		require.NoError(t, err)
+		_ = h2.Body.Close()
+		assert.Equal(t, h1.Header.Get("X-Vane-Version"), h2.Header.Get("X-Vane-Version"), "path %s", path)
+		assert.Equal(t, h1.StatusCode, h2.StatusCode, "path %s", path)
+	}
 }

@@ -88,7 +88,7 @@ func (h relayHandler) Open(req *h2relay.Request) h2relay.Route {
 	ct := req.Get("content-type")
 	x.grpc = isGRPCType(ct)
 	path, _, _ := strings.Cut(req.Path, "?")
-	if err := x.route(strBytes(req.Authority), strBytes(path), hpackHeaders(req.Header)); err != nil {
+	if err := x.route(strBytes(req.Authority), routingPath(path), hpackHeaders(req.Header)); err != nil {
 		return rs.refuse(err, "")
 	}
 	if t, ok := grpcTimeout(req.Get("grpc-timeout")); ok && x.start.Add(t).Before(x.deadline) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/valyala/fasthttp"
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/vaneproxy/vane/proxy/h2relay"
@@ -16,6 +17,21 @@ import (
 type hpackHeaders []hpack.HeaderField
 
 func (h hpackHeaders) Peek(key string) []byte { return strBytes(getFold(h, key)) }
+
+// routingPath is the path the routing table matches an HTTP/2 request
+// by: normalised the way fasthttp normalises an HTTP/1.1 request's path
+// (percent-decoded, dot segments resolved, repeated slashes folded), so
+// that a model matches the same requests on both transports. The request
+// goes upstream with its path as sent, as on HTTP/1.1. Paths that need no
+// normalising (nearly all) cost no copy.
+func routingPath(p string) []byte {
+	if strings.IndexByte(p, '%') < 0 && !strings.Contains(p, "/.") && !strings.Contains(p, "//") {
+		return strBytes(p)
+	}
+	var u fasthttp.URI
+	u.SetPath(p)
+	return u.Path()
+}
 
 // getFold is the first value of the field named name, in any case.
 func getFold(h []hpack.HeaderField, name string) string {
