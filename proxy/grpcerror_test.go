@@ -118,16 +118,9 @@ models:
 	conn, err := grpc.NewClient(v.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
 	defer conn.Close()
-	m := toy.InferMessage{ModelName: "iris", Tensors: []toy.InferTensor{
-		{Name: "input0", Datatype: "FP32", Shape: []int64{1, 4}, Values: []float64{6.8, 2.8, 4.8, 1.4}}}}
-	req, err := m.MarshalRequest()
-	require.NoError(t, err)
 	pinned := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		ctx = metadata.AppendToOutgoingContext(ctx, "x-vane-version", "v2")
-		var out []byte
-		return conn.Invoke(ctx, decode.GRPCModelInfer, &req, &out, grpc.ForceCodec(toy.RawCodec{}))
+		_, err := grpcInfer(t, conn, "v2")
+		return err
 	}
 	for range 5 {
 		assert.Equal(t, codes.Unavailable, status.Code(pinned()))
