@@ -235,7 +235,15 @@ func reference(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	spec := decode.Spec{Protocol: configs.Protocol(*protocol), PredictionPath: *predPath}
-	if !spec.Protocol.Known() || spec.Protocol == configs.ProtocolGRPC {
+	if spec.Protocol == configs.ProtocolGRPC {
+		// The input is JSON lines; gRPC bodies are binary. The gRPC
+		// decoders name features and predictions as the JSON forms do.
+		fmt.Fprint(stderr, "vane reference build: -protocol grpc: gRPC bodies are binary; build the reference from the "+
+			"same requests in JSON with -protocol kserve-v2 (ModelInfer) or -protocol tfserving (Predict): "+
+			"the gRPC decoders name features and predictions the same way\n")
+		return 2
+	}
+	if !spec.Protocol.Known() {
 		fmt.Fprintf(stderr, "vane reference build: -protocol %q: must be one of kserve-v1, kserve-v2, tfserving, mlflow, openai, raw\n", *protocol)
 		return 2
 	}

@@ -104,6 +104,10 @@ models:
 
 	code = reference([]string{"build", "-protocol", "nope"}, strings.NewReader(""), &out, &errb)
 	assert.Equal(t, 2, code)
+	errb.Reset()
+	code = reference([]string{"build", "-protocol", "grpc"}, strings.NewReader(""), &out, &errb)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errb.String(), "-protocol kserve-v2", "a grpc model is told which JSON form to build from")
 	code = reference([]string{"build", "-protocol", "kserve-v1"}, strings.NewReader("garbage\n"), &out, &errb)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errb.String(), "line 1")
