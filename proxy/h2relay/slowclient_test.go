@@ -1,6 +1,8 @@
 package h2relay
 
 import (
+	"errors"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,9 +42,8 @@ func TestStalledClientDoesNotStallOthers(t *testing.T) {
 		return rt
 	})
 
-	// A: large windows, a small receive buffer, and never a read.
+	// A: large windows, and never a read.
 	a := dialRaw(t, r.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
-	_ = a.c.(interface{ SetReadBuffer(int) error }).SetReadBuffer(4 << 10)
 	if err := a.fr.WriteWindowUpdate(0, 1<<31-1-65535); err != nil {
 		t.Fatal(err)
 	}
@@ -90,4 +91,28 @@ func TestStalledClientDoesNotStallOthers(t *testing.T) {
 	}
 	_ = a.c.Close()
 	o.wait(t)
+}
+
+// TestStalledClientPendingCap: a client that never reads but keeps
+// asking for answers (PINGs here) is dropped once what waits for it
+// passes the cap, long before WriteTimeout.
+func TestStalledClientPendingCap(t *testing.T) {
+	r, _ := relayWith(t, &Server{WriteTimeout: time.Minute, MaxControlFrames: 1 << 30}, PoolOptions{}, func(p *Pool, req *Request) Route {
+		return Route{Local: &Response{Status: 204}}
+	})
+	// No small SO_RCVBUF here: set after the handshake, it makes the
+	// client's kernel drop the relay's segments and, with them, the
+	// acknowledgements of its own, stalling its writes whatever the relay
+	// does.
+	a := dialRaw(t, r.addr)
+	_ = a.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	var data [8]byte
+	var err error
+	for err == nil {
+		err = a.fr.WritePing(false, data)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the relay neither read on nor dropped the client: %v\n%s", err, stacks())
+	}
 }
