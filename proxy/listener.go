@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"errors"
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // h2Preface is the HTTP/2 client connection preface (RFC 9113 §3.4).
@@ -42,6 +44,15 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(p)
+}
+
+// SyscallConn is the underlying socket's, so that the h2c relay writes
+// to it without blocking; the prefix concerns only reads.
+func (c *prefixConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
 }
 
 // chanListener is a net.Listener fed by the demultiplexer.

@@ -156,6 +156,29 @@ func (c *hconn) onStreamWindow(st *stream, id uint32, inc int64) {
 	st.mu.Unlock()
 }
 
+// resume lets the streams waiting in c.blocked try again once a client's
+// slow-path writer caught up (those still without connection window wait
+// on). It runs on the writer's goroutine, with a worker of its own.
+func (c *hconn) resume() {
+	c.lock()
+	blocked := c.blocked
+	c.blocked = nil
+	for _, st := range blocked {
+		st.blocked[c.side] = false
+	}
+	c.unlock()
+	if len(blocked) == 0 {
+		return
+	}
+	wk := getWorker()
+	for _, st := range blocked {
+		st.mu.Lock()
+		st.tryFlushResp(wk)
+		st.mu.Unlock()
+	}
+	putWorker(wk)
+}
+
 // towards says whether stream id on c is st's: its client stream, or the
 // upstream stream of its current attempt. st.mu held.
 func (st *stream) towards(c *hconn, id uint32) bool {

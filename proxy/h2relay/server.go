@@ -113,6 +113,7 @@ type sconn struct {
 func (s *Server) ServeConn(nc net.Conn) {
 	c := &sconn{srv: s}
 	c.initConn(nc, toClient, orDur(s.WriteTimeout, 2*time.Second), s.connWin(), s.maxHeaderList())
+	c.nonBlocking(c.resume)
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
 		c.remote = ap
 	}

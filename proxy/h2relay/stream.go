@@ -177,15 +177,19 @@ func appendBuf(b, p []byte) []byte {
 // push writes as much of p as the send windows toward w allow, as DATA
 // on stream id, END_STREAM with its last byte when end; it returns how
 // much went and whether END_STREAM did. When the connection's window
-// stops it, st waits in w.blocked for a connection WINDOW_UPDATE.
+// stops it, st waits in w.blocked for a connection WINDOW_UPDATE; so it
+// does while the connection is held (a client's slow-path writer has not
+// caught up), so that a client that does not read is not sent more DATA
+// than what is already pending.
 func (st *stream) push(w *wconn, id uint32, p []byte, end bool, wk *worker) (k int, ended bool) {
 	win := &st.win[w.side]
 	w.lock()
 	for k < len(p) {
 		n := int64(len(p) - k)
 		n = min(n, int64(w.peerMaxF), *win, w.sendWin)
-		if n <= 0 {
-			if w.sendWin <= 0 && *win > 0 && !st.blocked[w.side] {
+		held := w.held()
+		if n <= 0 || held {
+			if (held || w.sendWin <= 0) && *win > 0 && !st.blocked[w.side] {
 				st.blocked[w.side] = true
 				w.blocked = append(w.blocked, st)
 			}

@@ -42,6 +42,9 @@ type wconn struct {
 	credit   int32     // bytes consumed, not yet given back with a conn WINDOW_UPDATE
 	creditAt int32     // threshold for giving them back
 	ctrl     int       // control frames answered since the last flush
+	// sk, on a client connection, takes what bw flushes without ever
+	// blocking the goroutine that flushes (sink); nil toward upstreams.
+	sk *sink
 	// recvAvail is what the peer may still send on the connection.
 	recvAvail atomic.Int64
 }
@@ -66,10 +69,27 @@ func (w *wconn) init(nc net.Conn, side uint8, wto time.Duration, connWin int32) 
 
 func (w *wconn) lock() { w.wmu.Lock() }
 
+// nonBlocking makes the connection's writes go through a sink: none
+// waits for the peer. resume is called when the sink's slow-path writer
+// caught up, to let the streams it held (push) send again. Before any
+// write.
+func (w *wconn) nonBlocking(resume func()) {
+	w.sk = &sink{}
+	w.sk.init(w, w.nc, resume)
+	w.bw.Reset(w.sk)
+}
+
+// held says DATA toward the peer waits: the sink's slow-path writer has
+// not caught up. wmu held.
+func (w *wconn) held() bool { return w.sk != nil && w.sk.slow.Load() }
+
 // deadline makes sure a write deadline at least wto/2 away is set before
 // the buffer goes to the network (a flush, or a write larger than the
-// room left). wmu held.
+// room left); a sink sets its own. wmu held.
 func (w *wconn) deadline() {
+	if w.sk != nil {
+		return
+	}
 	now := time.Now()
 	if now.Add(w.wto / 2).After(w.wdl) {
 		w.wdl = now.Add(w.wto)
