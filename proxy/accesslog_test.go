@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -56,6 +57,7 @@ func TestAccessLog(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 	h2, err := h2cClient().Post(v.url+"/v1/models/iris:predict", "application/json", strings.NewReader(`{"instances":[]}`))
 	require.NoError(t, err)
+	_, _ = io.ReadAll(h2.Body) // closing it unread may reset the stream before the answer is written
 	_ = h2.Body.Close()
 	require.Equal(t, http.StatusOK, h2.StatusCode)
 
