@@ -7,13 +7,11 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-	"google.golang.org/grpc"
 )
 
 // rawClient speaks HTTP/2 frame by frame.
@@ -237,44 +235,7 @@ func TestHostileProtocolErrors(t *testing.T) {
 // the write timeout; the other clients' calls through the same upstream
 // connection go on.
 func TestHostileNonReadingClient(t *testing.T) {
-	be := startBackend(t, func(method string, ss grpc.ServerStream) error {
-		var m []byte
-		if err := ss.RecvMsg(&m); err != nil {
-			return err
-		}
-		if method != "/svc/Flood" {
-			return ss.SendMsg(m)
-		}
-		chunk := make([]byte, 64<<10)
-		for {
-			if err := ss.SendMsg(chunk); err != nil {
-				return err
-			}
-		}
-	})
-	var floodObs atomic.Pointer[recObserver]
-	r, pool := relayWith(t, &Server{WriteTimeout: 200 * time.Millisecond}, PoolOptions{}, func(p *Pool, req *Request) Route {
-		rt := Route{Upstream: p.Upstream(be)}
-		if req.Path == "/svc/Flood" {
-			o := newRec()
-			floodObs.Store(o)
-			rt.Observer = o
-		}
-		return rt
-	})
-	rc := dialRaw(t, r.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
-	if err := rc.fr.WriteWindowUpdate(0, 1<<31-1-65535); err != nil {
-		t.Fatal(err)
-	}
-	if err := rc.headers(1, false, withPath("/svc/Flood")...); err != nil {
-		t.Fatal(err)
-	}
-	if err := rc.fr.WriteData(1, true, grpcFrame([]byte("go"))); err != nil {
-		t.Fatal(err)
-	}
-	for floodObs.Load() == nil {
-		time.Sleep(time.Millisecond)
-	}
+	r, pool, be, flood, _ := startFlood(t, 200*time.Millisecond)
 	cc := dialGRPC(t, r.addr)
 	var wg sync.WaitGroup
 	for g := 0; g < 4; g++ {
@@ -291,7 +252,7 @@ func TestHostileNonReadingClient(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	oc := floodObs.Load().wait(t)
+	oc := flood.wait(t)
 	if !errors.Is(oc.Err, ErrClientGone) {
 		t.Fatalf("flood outcome %+v", oc)
 	}

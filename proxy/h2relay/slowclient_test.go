@@ -15,8 +15,13 @@ import (
 // answer that A never reads, through the same upstream connection as
 // client B's unary calls. B's calls must all complete while A is still
 // connected, not once A is dropped after WriteTimeout.
-func TestStalledClientDoesNotStallOthers(t *testing.T) {
-	be := startBackend(t, func(method string, ss grpc.ServerStream) error {
+// startFlood serves a backend whose /svc/Flood answer never ends and
+// /svc/ anything else echoes, behind a relay with writeTimeout, and opens
+// client A's flood stream with wide-open windows; A never reads. It
+// returns once the flood stream was routed.
+func startFlood(t *testing.T, writeTimeout time.Duration) (r *relay, pool *Pool, be string, flood *recObserver, a *rawClient) {
+	t.Helper()
+	be = startBackend(t, func(method string, ss grpc.ServerStream) error {
 		var m []byte
 		if err := ss.RecvMsg(&m); err != nil {
 			return err
@@ -31,19 +36,17 @@ func TestStalledClientDoesNotStallOthers(t *testing.T) {
 			}
 		}
 	})
-	var flood atomic.Pointer[recObserver]
-	r, pool := relayWith(t, &Server{WriteTimeout: 2 * time.Second}, PoolOptions{}, func(p *Pool, req *Request) Route {
+	var obs atomic.Pointer[recObserver]
+	r, pool = relayWith(t, &Server{WriteTimeout: writeTimeout}, PoolOptions{}, func(p *Pool, req *Request) Route {
 		rt := Route{Upstream: p.Upstream(be)}
 		if req.Path == "/svc/Flood" {
 			o := newRec()
-			flood.Store(o)
+			obs.Store(o)
 			rt.Observer = o
 		}
 		return rt
 	})
-
-	// A: large windows, and never a read.
-	a := dialRaw(t, r.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+	a = dialRaw(t, r.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
 	if err := a.fr.WriteWindowUpdate(0, 1<<31-1-65535); err != nil {
 		t.Fatal(err)
 	}
@@ -53,10 +56,14 @@ func TestStalledClientDoesNotStallOthers(t *testing.T) {
 	if err := a.fr.WriteData(1, true, grpcFrame([]byte("go"))); err != nil {
 		t.Fatal(err)
 	}
-	for flood.Load() == nil {
+	for obs.Load() == nil {
 		time.Sleep(time.Millisecond)
 	}
-	o := flood.Load()
+	return r, pool, be, obs.Load(), a
+}
+
+func TestStalledClientDoesNotStallOthers(t *testing.T) {
+	r, pool, be, o, a := startFlood(t, 2*time.Second)
 	// A is stalled once the relay stops taking its answer: what the
 	// upstream sent no longer grows.
 	for last := -1; ; {
