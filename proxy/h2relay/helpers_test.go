@@ -281,6 +281,14 @@ func relayWith(t testing.TB, srv *Server, o PoolOptions, route func(p *Pool, r *
 
 // startH2 serves h over h2c with x/net/http2 on a loopback port.
 func startH2(t testing.TB, h http.Handler) string {
+	srv := &http2.Server{}
+	return serveLoopback(t, func(c net.Conn) { srv.ServeConn(c, &http2.ServeConnOpts{Handler: h}) })
+}
+
+// serveLoopback runs serve on each connection accepted on a loopback port
+// until the test ends, when the listener and every connection are closed
+// and the goroutines waited for. It returns the address.
+func serveLoopback(t testing.TB, serve func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -289,7 +297,6 @@ func startH2(t testing.TB, h http.Handler) string {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn
-	srv := &http2.Server{}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -304,7 +311,7 @@ func startH2(t testing.TB, h http.Handler) string {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				srv.ServeConn(c, &http2.ServeConnOpts{Handler: h})
+				serve(c)
 			}()
 		}
 	}()

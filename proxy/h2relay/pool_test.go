@@ -163,64 +163,31 @@ func TestServerShutdown(t *testing.T) {
 // startRawUpstream is an h2c upstream written frame by frame: onFrame
 // sees every frame but SETTINGS.
 func startRawUpstream(t testing.TB, onFrame func(fr *http2.Framer, f http2.Frame)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
+	return serveLoopback(t, func(c net.Conn) {
+		defer c.Close()
+		var pf [len(clientPreface)]byte
+		if _, err := io.ReadFull(c, pf[:]); err != nil {
+			return
 		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+		fr := http2.NewFramer(c, c)
+		fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+		if fr.WriteSettings() != nil {
+			return
+		}
 		for {
-			c, err := ln.Accept()
+			f, err := fr.ReadFrame()
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				var pf [len(clientPreface)]byte
-				if _, err := io.ReadFull(c, pf[:]); err != nil {
+			if sf, ok := f.(*http2.SettingsFrame); ok {
+				if !sf.IsAck() && fr.WriteSettingsAck() != nil {
 					return
 				}
-				fr := http2.NewFramer(c, c)
-				fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-				if fr.WriteSettings() != nil {
-					return
-				}
-				for {
-					f, err := fr.ReadFrame()
-					if err != nil {
-						return
-					}
-					if sf, ok := f.(*http2.SettingsFrame); ok {
-						if !sf.IsAck() && fr.WriteSettingsAck() != nil {
-							return
-						}
-						continue
-					}
-					onFrame(fr, f)
-				}
-			}()
+				continue
+			}
+			onFrame(fr, f)
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 func TestRetryRefusedStream(t *testing.T) {
