@@ -4,59 +4,21 @@ package h2relay
 
 import (
 	"context"
-	"crypto/tls"
-	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
+
+	"github.com/vaneproxy/vane/internal/h2forward"
 )
 
-// startForwarder is bench/cmd/h2forward in-process: an x/net/http2
-// Server whose handler forwards each stream over an http2.Transport.
+// startForwarder is bench/cmd/h2forward in-process.
 func startForwarder(b testing.TB, backend string) string {
-	var d net.Dialer
-	tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-		return d.DialContext(ctx, network, addr)
-	}}
+	h, tr := h2forward.New(backend)
 	b.Cleanup(tr.CloseIdleConnections)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		out, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+backend+r.URL.RequestURI(), r.Body)
-		if err != nil {
-			w.WriteHeader(http.StatusBadGateway)
-			return
-		}
-		out.Header, out.ContentLength = r.Header, r.ContentLength
-		resp, err := tr.RoundTrip(out)
-		if err != nil {
-			w.WriteHeader(http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, vs := range resp.Header {
-			w.Header()[k] = vs
-		}
-		w.WriteHeader(resp.StatusCode)
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := resp.Body.Read(buf)
-			if n > 0 {
-				_, _ = w.Write(buf[:n])
-				w.(http.Flusher).Flush()
-			}
-			if err != nil {
-				break
-			}
-		}
-		for k, vs := range resp.Trailer {
-			w.Header()[http.TrailerPrefix+k] = vs
-		}
-	})
 	return startH2(b, h)
 }
 
