@@ -57,12 +57,12 @@ func grpcPercentEncode(s string) string {
 }
 
 // grpcCodeLabels are the grpc_code label values: "0".."16" and "unknown".
-var grpcCodeLabels = func() []string {
-	l := make([]string, 0, 18)
+var grpcCodeLabels = func() (l [18]string) {
 	for c := range 17 {
-		l = append(l, strconv.Itoa(c))
+		l[c] = strconv.Itoa(c)
 	}
-	return append(l, "unknown")
+	l[17] = "unknown"
+	return l
 }()
 
 // grpcBreakerStatus is the HTTP status the breaker and retry policy judge
@@ -80,4 +80,20 @@ func grpcBreakerStatus(code, wire int) int {
 	default:
 		return wire
 	}
+}
+
+// grpcCall counts one gRPC call of vm that ended with code (-1: without a
+// grpc-status, counted as "unknown").
+func (vm *versionMetrics) grpcCall(code int) {
+	i := len(grpcCodeLabels) - 1
+	if code >= 0 && code < i {
+		i = code
+	}
+	if c := vm.grpc[i].Load(); c != nil {
+		(*c).Inc()
+		return
+	}
+	c := vm.m.grpcRequests.WithLabelValues(vm.model, vm.version, grpcCodeLabels[i])
+	vm.grpc[i].Store(&c)
+	c.Inc()
 }

@@ -134,7 +134,10 @@ type versionMetrics struct {
 	// (8 KiB) is allocated at the first request: 10,000 models that get
 	// no traffic cost nothing.
 	codes atomic.Pointer[codeCache]
-	errs  [len(reasons)]prometheus.Counter // by upstreamReason, see reasons
+	// grpc caches the vane_grpc_requests_total child per grpc_code label
+	// (grpcCodeLabels), filled on first use like codes.
+	grpc [len(grpcCodeLabels)]atomic.Pointer[prometheus.Counter]
+	errs [len(reasons)]prometheus.Counter // by upstreamReason, see reasons
 	// retries and budgetExceeded are nil for the version-less entries.
 	retries        prometheus.Counter
 	budgetExceeded prometheus.Counter

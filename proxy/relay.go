@@ -168,7 +168,7 @@ func (rs *relayStream) refusal(err error, override string) *h2relay.Response {
 			hpack.HeaderField{Name: "content-type", Value: "application/grpc"},
 			hpack.HeaderField{Name: "grpc-status", Value: strconv.Itoa(gc)},
 			hpack.HeaderField{Name: "grpc-message", Value: grpcPercentEncode(publicMessage(err))})
-		vm.m.grpcRequests.WithLabelValues(vm.model, vm.version, grpcCodeLabels[gc]).Inc()
+		vm.grpcCall(gc)
 	} else {
 		resp.Header = append(resp.Header, hpack.HeaderField{Name: "content-type", Value: "application/json"})
 		if version != "" && !errors.Is(err, routing.ErrUnknownVersion) {
@@ -354,11 +354,7 @@ func (rs *relayStream) Done(o h2relay.Outcome) {
 			code = statusClientClosed
 		}
 		if x.grpc {
-			label := "unknown"
-			if rs.grpcCode >= 0 {
-				label = grpcCodeLabels[rs.grpcCode]
-			}
-			x.vm.m.grpcRequests.WithLabelValues(x.vm.model, x.vm.version, label).Inc()
+			x.vm.grpcCall(rs.grpcCode)
 		}
 		now := s.now()
 		x.finish(code, now)
