@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 	"golang.org/x/net/http2"
@@ -121,7 +122,7 @@ func (s *Server) serveRelayH1(st *h2relay.ServerStream, rs *relayStream, method,
 			"x-vane-version", "x-request-id", "content-length":
 			continue
 		}
-		h = append(h, hpack.HeaderField{Name: toLowerASCII(name), Value: string(v)})
+		h = append(h, hpack.HeaderField{Name: strings.ToLower(name), Value: string(v)})
 		if rs.smp != nil && name == "content-type" {
 			rs.respType = string(v)
 		}
@@ -181,20 +182,4 @@ func (rs *relayStream) answerLocal(st *h2relay.ServerStream, resp *h2relay.Respo
 		_, _ = st.Write(resp.Body)
 	}
 	rs.end()
-}
-
-// toLowerASCII lower-cases an HTTP field name.
-func toLowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if c := b[j]; c >= 'A' && c <= 'Z' {
-					b[j] = c + 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
 }
